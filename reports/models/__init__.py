@@ -1,0 +1,31 @@
+"""Hotline's data model, one module per sub-domain (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+from .audit import AuditEvent
+from .content import Capture, Content
+from .intake import Report, ReportedUrl, SubmittedHash, Url
+from .matching import HashList, KnownHash, Match
+from .partners import ApiToken, Partner
+from .referrals import AbuseContact, Referral, ReferralEvent
+from .triage import Assessment, Case
+
+__all__ = [
+    "AbuseContact",
+    "ApiToken",
+    "Assessment",
+    "AuditEvent",
+    "Capture",
+    "Case",
+    "Content",
+    "HashList",
+    "KnownHash",
+    "Match",
+    "Partner",
+    "Referral",
+    "ReferralEvent",
+    "Report",
+    "ReportedUrl",
+    "SubmittedHash",
+    "Url",
+]

@@ -1,0 +1,1 @@
+"""Every write Hotline makes, one module per sub-domain."""

@@ -1,0 +1,56 @@
+"""Rate limits and throttles that never store who the client is.
+
+A client is known only by an HMAC of its address with the server's pepper, and only for the
+current hour's window in the cache: nothing is written to the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+
+WINDOW_SECONDS = 3600
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's address, trusting only as many X-Forwarded-For hops as there are proxies."""
+    proxies = settings.HOTLINE_TRUSTED_PROXY_COUNT
+    if proxies:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def client_key(request: HttpRequest) -> str:
+    address = client_address(request)
+    return hmac.new(settings.HOTLINE_PEPPER.encode(), f"client:{address}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _window_key(scope: str, key: str) -> str:
+    return f"throttle:{scope}:{key}:{int(time.time() // WINDOW_SECONDS)}"
+
+
+def throttle_count(*, scope: str, key: str) -> int:
+    return int(cache.get(_window_key(scope, key), 0))
+
+
+def throttle_hit(*, scope: str, key: str) -> int:
+    """Count one event in the current window and return the new count."""
+    window_key = _window_key(scope, key)
+    if cache.add(window_key, 1, timeout=WINDOW_SECONDS):
+        return 1
+    try:
+        return int(cache.incr(window_key))
+    except ValueError:  # expired between add and incr
+        cache.add(window_key, 1, timeout=WINDOW_SECONDS)
+        return 1
+
+
+def throttle_exceeded(*, scope: str, key: str, limit: int) -> bool:
+    return throttle_count(scope=scope, key=key) >= limit
