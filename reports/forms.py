@@ -101,7 +101,11 @@ class ReportForm(forms.Form):
             items.append(UrlItem(submitted=line, canonical=canonical))
         if errors:
             raise ValidationError(errors)
-        return dedupe_url_items(items)
+        unique = dedupe_url_items(items)
+        self.merged_duplicates = len(items) - len(unique)
+        return unique
+
+    merged_duplicates = 0
 
     def is_bot(self) -> bool:
         return bool(self.data.get("website", "").strip())

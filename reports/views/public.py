@@ -57,7 +57,12 @@ def report_form(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "reports/public/receipt.html",
-        {"code": receipt.code, "pin": receipt.pin, "url_count": len(data["urls"])},
+        {
+            "code": receipt.code,
+            "pin": receipt.pin,
+            "url_count": len(data["urls"]),
+            "merged_duplicates": form.merged_duplicates,
+        },
     )
 
 
