@@ -60,14 +60,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "rest_framework",
-    "drf_spectacular",
+    "ninja",
     "reports",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "reports.middleware.SecurityHeadersMiddleware",
+    "reports.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -182,13 +182,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Django attaches its own console handler in DEBUG; route through the root one only, once.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }
-
-# --- REST API (partner API, issue 3) --------------------------------------------------------
-REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-}
-SPECTACULAR_SETTINGS = {"TITLE": "Hotline partner API", "VERSION": "1.0.0"}
 
 # --- Hotline --------------------------------------------------------------------------------
 
@@ -217,6 +213,7 @@ HOTLINE_FETCH_ALLOW_HOSTS = env_list("HOTLINE_FETCH_ALLOW_HOSTS")
 HOTLINE_MAX_URLS_PER_REPORT = env_int("HOTLINE_MAX_URLS_PER_REPORT", 50)
 HOTLINE_MAX_URL_LENGTH = env_int("HOTLINE_MAX_URL_LENGTH", 2048)
 HOTLINE_MAX_DESCRIPTION_LENGTH = 2000
+HOTLINE_MAX_FORM_BODY_BYTES = env_int("HOTLINE_MAX_FORM_BODY_BYTES", 512 * 1024)
 
 # Per client (salted hash of the address), per hour.
 HOTLINE_REPORT_RATE_LIMIT = env_int("HOTLINE_REPORT_RATE_LIMIT", 30)
@@ -225,3 +222,16 @@ HOTLINE_STATUS_RATE_LIMIT = env_int("HOTLINE_STATUS_RATE_LIMIT", 20)
 HOTLINE_STATUS_CODE_FAILURES = env_int("HOTLINE_STATUS_CODE_FAILURES", 5)
 # Number of reverse proxies in front of the app whose X-Forwarded-For entries are trusted.
 HOTLINE_TRUSTED_PROXY_COUNT = env_int("HOTLINE_TRUSTED_PROXY_COUNT", 0)
+
+# --- Partner API ----------------------------------------------------------------------------
+HOTLINE_API_MAX_BODY_BYTES = env_int("HOTLINE_API_MAX_BODY_BYTES", 10 * 1024 * 1024)
+HOTLINE_API_MAX_HASHLIST_BODY_BYTES = env_int("HOTLINE_API_MAX_HASHLIST_BODY_BYTES", 16 * 1024 * 1024)
+# Django's own cap on bodies read into memory; the middleware above applies the tighter limits.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(HOTLINE_API_MAX_BODY_BYTES, HOTLINE_API_MAX_HASHLIST_BODY_BYTES)
+HOTLINE_API_MAX_BATCH = env_int("HOTLINE_API_MAX_BATCH", 1000)
+HOTLINE_API_MAX_ITEMS_PER_REPORT = env_int("HOTLINE_API_MAX_ITEMS_PER_REPORT", 100)
+HOTLINE_API_MAX_HASHLIST_ENTRIES = env_int("HOTLINE_API_MAX_HASHLIST_ENTRIES", 100_000)
+# Requests per partner per minute; over it, 429 with Retry-After.
+HOTLINE_API_RATE_LIMIT = env_int("HOTLINE_API_RATE_LIMIT", 600)
+# Partner kinds that may read the outcome (referral result) of their reports.
+HOTLINE_OUTCOME_VISIBLE_KINDS = env_list("HOTLINE_OUTCOME_VISIBLE_KINDS", ["hotline", "police"])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from reports.lib.urls import InvalidUrl, canonicalize_url
@@ -30,10 +33,9 @@ def _shorten(text: str, limit: int = 80) -> str:
 class ReportForm(forms.Form):
     urls = forms.CharField(
         label=_("Web addresses (URLs)"),
-        help_text=_("One address per line, at most %(max)s. Copy them from your browser's address bar.")
-        % {"max": settings.HOTLINE_MAX_URLS_PER_REPORT},
         widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false", "autocapitalize": "off", "autocomplete": "off"}),
         max_length=(settings.HOTLINE_MAX_URL_LENGTH + 2) * settings.HOTLINE_MAX_URLS_PER_REPORT,
+        error_messages={"required": _("Enter at least one web address.")},
     )
     category = forms.ChoiceField(label=_("What does it show?"), choices=Category.choices, widget=forms.RadioSelect)
     ai_suspected = forms.ChoiceField(
@@ -106,6 +108,13 @@ class ReportForm(forms.Form):
         return unique
 
     merged_duplicates = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Formatted per request, in the request's language (not once at import, in English).
+        self.fields["urls"].help_text = gettext(
+            "One address per line, at most %(max)s. Copy them from your browser's address bar."
+        ) % {"max": settings.HOTLINE_MAX_URLS_PER_REPORT}
 
     def is_bot(self) -> bool:
         return bool(self.data.get("website", "").strip())

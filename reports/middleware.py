@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 # No inline script or style anywhere: everything comes from our own static files.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -33,3 +34,33 @@ class SecurityHeadersMiddleware:
         )
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response
+
+
+class BodySizeLimitMiddleware:
+    """Refuse over-large bodies with 413 before anything reads them, by declared length.
+
+    Hash-list imports may be large (100,000 entries), other API calls less so, and the public
+    form far less: its 50 URLs and description fit in a few hundred kilobytes.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    @staticmethod
+    def limit_for(path: str) -> int:
+        if path.startswith("/api/"):
+            if path.rstrip("/").endswith("/entries"):
+                return settings.HOTLINE_API_MAX_HASHLIST_BODY_BYTES
+            return settings.HOTLINE_API_MAX_BODY_BYTES
+        return settings.HOTLINE_MAX_FORM_BODY_BYTES
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > self.limit_for(request.path):
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": "The request body is too large."}, status=413)
+            return HttpResponse("The request is too large.", status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

@@ -131,17 +131,15 @@ def _parse_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
 def _normalise_pct(text: str, safe: frozenset[str]) -> str:
     """Decode escapes of unreserved characters, upper-case the rest, encode unsafe characters."""
 
-    def decode_unreserved(match: re.Match[str]) -> str:
-        char = chr(int(match.group(1), 16))
-        return char if char in _UNRESERVED else "%" + match.group(1).upper()
-
-    text = _PCT_RE.sub(decode_unreserved, text)
+    # One pass: decoding first and re-scanning would turn "%2%41" into the escape "%2A".
     out: list[str] = []
     i = 0
     while i < len(text):
         char = text[i]
-        if char == "%" and _PCT_RE.match(text, i):
-            out.append(text[i : i + 3])
+        match = _PCT_RE.match(text, i) if char == "%" else None
+        if match:
+            decoded = chr(int(match.group(1), 16))
+            out.append(decoded if decoded in _UNRESERVED else "%" + match.group(1).upper())
             i += 3
             continue
         if char in safe:
@@ -215,7 +213,7 @@ def _canonical_query(query: str) -> str:
         if lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES):
             continue
         params.append((key_n, _normalise_pct(value, _QUERY_SAFE | {"="}), bool(has_value)))
-    params.sort(key=lambda item: (item[0], item[1]))
+    params.sort()  # by key, value, then bare key before 'key=': the order given never matters
     return "&".join(f"{key}={value}" if has_value else key for key, value, has_value in params)
 
 
@@ -281,7 +279,8 @@ def canonicalize_url(
         host_part, _, port_text = hostport.partition(":")
     port: int | None = None
     if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        # ASCII digits only: str.isdigit() also accepts "²" and "٨", which int() rejects or reads.
+        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
             raise InvalidUrl("bad_port", "The port number is not valid.")
         port = int(port_text)
     if port == DEFAULT_PORTS[scheme]:

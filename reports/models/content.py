@@ -16,9 +16,12 @@ class Content(models.Model):
     sha256 = models.CharField(max_length=64, unique=True)
     md5 = models.CharField(max_length=32, db_index=True)
     sha1 = models.CharField(max_length=40, db_index=True)
-    pdq = models.CharField(max_length=64, blank=True)
+    pdq = models.CharField(max_length=64, blank=True, db_index=True)
     pdq_quality = models.PositiveSmallIntegerField(null=True, blank=True)
-    phash = models.CharField(max_length=16, blank=True)
+    # The 8 dihedral transforms' PDQ hashes (rotations, mirrors): matching queries with all of
+    # them, so a mirrored copy finds its original although the bytes are gone by then.
+    pdq_dihedral = models.JSONField(default=list, blank=True)
+    phash = models.CharField(max_length=16, blank=True, db_index=True)
     media_type = models.CharField(max_length=40, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
@@ -31,6 +34,15 @@ class Content(models.Model):
     # A hash that matches too many distinct contents is kept out of automatic decisions.
     quarantined = models.BooleanField(default=False)
     first_seen_at = models.DateTimeField(db_default=Now(), db_index=True)
+    # Set when near-duplicate matching has run; the sweeper re-queues content left without it.
+    matched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["first_seen_at"], condition=models.Q(matched_at__isnull=True), name="content_unmatched"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.sha256

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -49,16 +50,19 @@ def dedupe_url_items(items: Iterable[UrlItem]) -> list[UrlItem]:
 
 def urls_get_or_create(canonicals: Sequence[CanonicalUrl]) -> dict[str, tuple[Url, bool]]:
     """Map each canonical URL to its `Url` row and whether it existed before, in a fixed number
-    of queries whatever the count. Safe against concurrent writers: the unique `url_hash` decides,
-    `ignore_conflicts` lets the loser of a race read the winner's row.
+    of queries whatever the count, and record one sighting per occurrence in `canonicals`.
 
-    Must run inside a transaction; also records the new sighting on rows that already existed.
+    Safe against concurrent writers: the unique `url_hash` decides and `ignore_conflicts` lets the
+    loser of a race read the winner's row. The loser recognises that row by its `first_seen_at`
+    (not the timestamp it wrote) and counts its sighting on it. Must run inside a transaction.
     """
+    occurrences = Counter(c.url for c in canonicals)
     by_hash = {url_hash(c.url): c for c in canonicals}
     if not by_hash:
         return {}
     existing = {row.url_hash: row for row in Url.objects.filter(url_hash__in=by_hash.keys())}
     missing = [h for h in by_hash if h not in existing]
+    ours: dict[str, Url] = {}
     if missing:
         now = timezone.now()
         Url.objects.bulk_create(
@@ -70,25 +74,26 @@ def urls_get_or_create(canonicals: Sequence[CanonicalUrl]) -> dict[str, tuple[Ur
                     host=by_hash[h].host,
                     first_seen_at=now,
                     last_seen_at=now,
+                    sightings=occurrences[by_hash[h].url],
                 )
                 for h in missing
             ],
             ignore_conflicts=True,
         )
-        created = {row.url_hash: row for row in Url.objects.filter(url_hash__in=missing)}
-    else:
-        created = {}
-    if existing:
-        # One more sighting; F() keeps concurrent increments correct.
-        Url.objects.filter(pk__in=[row.pk for row in existing.values()]).update(
-            sightings=F("sightings") + 1, last_seen_at=timezone.now()
-        )
+        for row in Url.objects.filter(url_hash__in=missing):
+            if row.first_seen_at == now:
+                ours[row.url_hash] = row
+            else:  # a concurrent report created it first
+                existing[row.url_hash] = row
+    # Rows that existed get their new sightings; F() keeps concurrent increments correct.
+    pks_by_increment: dict[int, list[int]] = defaultdict(list)
+    for h, row in existing.items():
+        pks_by_increment[occurrences[by_hash[h].url]].append(row.pk)
+    for increment, pks in pks_by_increment.items():
+        Url.objects.filter(pk__in=pks).update(sightings=F("sightings") + increment, last_seen_at=timezone.now())
     result: dict[str, tuple[Url, bool]] = {}
     for h, canonical in by_hash.items():
-        if h in existing:
-            result[canonical.url] = (existing[h], True)
-        else:
-            result[canonical.url] = (created[h], False)
+        result[canonical.url] = (existing[h], True) if h in existing else (ours[h], False)
     return result
 
 

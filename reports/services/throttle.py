@@ -32,25 +32,30 @@ def client_key(request: HttpRequest) -> str:
     return hmac.new(settings.HOTLINE_PEPPER.encode(), f"client:{address}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _window_key(scope: str, key: str) -> str:
-    return f"throttle:{scope}:{key}:{int(time.time() // WINDOW_SECONDS)}"
+def _window_key(scope: str, key: str, window: int) -> str:
+    return f"throttle:{scope}:{key}:{window}:{int(time.time() // window)}"
 
 
-def throttle_count(*, scope: str, key: str) -> int:
-    return int(cache.get(_window_key(scope, key), 0))
+def throttle_count(*, scope: str, key: str, window: int = WINDOW_SECONDS) -> int:
+    return int(cache.get(_window_key(scope, key, window), 0))
 
 
-def throttle_hit(*, scope: str, key: str) -> int:
-    """Count one event in the current window and return the new count."""
-    window_key = _window_key(scope, key)
-    if cache.add(window_key, 1, timeout=WINDOW_SECONDS):
+def throttle_hit(*, scope: str, key: str, window: int = WINDOW_SECONDS) -> int:
+    """Count one event in the current fixed window and return the new count."""
+    window_key = _window_key(scope, key, window)
+    if cache.add(window_key, 1, timeout=window):
         return 1
     try:
         return int(cache.incr(window_key))
     except ValueError:  # expired between add and incr
-        cache.add(window_key, 1, timeout=WINDOW_SECONDS)
+        cache.add(window_key, 1, timeout=window)
         return 1
 
 
-def throttle_exceeded(*, scope: str, key: str, limit: int) -> bool:
-    return throttle_count(scope=scope, key=key) >= limit
+def throttle_exceeded(*, scope: str, key: str, limit: int, window: int = WINDOW_SECONDS) -> bool:
+    return throttle_count(scope=scope, key=key, window=window) >= limit
+
+
+def throttle_retry_after(*, window: int) -> int:
+    """Seconds until the current fixed window ends."""
+    return max(1, window - int(time.time()) % window)

@@ -1,0 +1,65 @@
+# Hotline developer commands. On a machine with only Python 3.11, git and make:
+#   make demo   a running demo on SQLite with demo users and reports
+#   make test   the whole test suite (SQLite with no environment; PostgreSQL/Redis if DATABASE_URL/REDIS_URL are set)
+#   make lint   ruff and the migrations check
+#   make clean  remove the virtualenv, caches and the demo database
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_ADDR ?= 127.0.0.1:8000
+PYTEST_ARGS ?=
+
+# Stamps live inside the venv, so a deleted venv also forgets what was installed in it.
+RUNTIME_STAMP := $(VENV)/.hotline-requirements.stamp
+DEV_STAMP := $(VENV)/.hotline-requirements-dev.stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint clean
+
+help:
+	@echo "make demo   run the demo on http://$(DEMO_ADDR)/ (SQLite, no services, demo logins)"
+	@echo "make test   run the whole test suite"
+	@echo "make lint   ruff check, ruff format --check, makemigrations --check"
+	@echo "make clean  remove $(VENV), caches and the demo database in var/"
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install python3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "Could not create $(VENV). On Debian/Ubuntu: apt-get install python3.11-venv" >&2; exit 1; }
+
+$(RUNTIME_STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install -r requirements.txt
+	touch $@
+
+# requirements-dev.txt includes requirements.txt, so it satisfies the runtime stamp too.
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install -r requirements-dev.txt
+	touch $(RUNTIME_STAMP) $@
+
+# The demo never uses the DATABASE_URL/REDIS_URL of the calling shell: it must not seed demo
+# logins with known passwords into a real database.
+DEMO_ENV := env -u DATABASE_URL -u REDIS_URL DEBUG=1
+
+demo: $(RUNTIME_STAMP)
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	@echo
+	@echo "Hotline demo: http://$(DEMO_ADDR)/  (report form: http://$(DEMO_ADDR)/report/)"
+	@echo "Staff sign-in: http://$(DEMO_ADDR)/admin/  with the demo logins above. Stop with Ctrl-C."
+	@echo
+	$(DEMO_ENV) $(BIN)/python manage.py runserver $(DEMO_ADDR)
+
+test: $(DEV_STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+clean:
+	@# Only remove what is really a virtualenv: VENV may have been pointed somewhere else.
+	@if [ -f "$(VENV)/pyvenv.cfg" ]; then echo "rm -rf $(VENV)"; rm -rf "$(VENV)"; fi
+	rm -rf .pytest_cache .ruff_cache .hypothesis staticfiles var
+	find . \( -path ./.git -o -path ./.venv \) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
