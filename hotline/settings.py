@@ -235,3 +235,43 @@ HOTLINE_API_MAX_HASHLIST_ENTRIES = env_int("HOTLINE_API_MAX_HASHLIST_ENTRIES", 1
 HOTLINE_API_RATE_LIMIT = env_int("HOTLINE_API_RATE_LIMIT", 600)
 # Partner kinds that may read the outcome (referral result) of their reports.
 HOTLINE_OUTCOME_VISIBLE_KINDS = env_list("HOTLINE_OUTCOME_VISIBLE_KINDS", ["hotline", "police"])
+
+# --- Pipeline: fetch, hash, match -------------------------------------------------------------
+HOTLINE_FETCH_MAX_BYTES = env_int("HOTLINE_FETCH_MAX_BYTES", 20 * 1024 * 1024)
+HOTLINE_FETCH_CONNECT_TIMEOUT = float(os.environ.get("HOTLINE_FETCH_CONNECT_TIMEOUT", "5"))
+HOTLINE_FETCH_READ_TIMEOUT = float(os.environ.get("HOTLINE_FETCH_READ_TIMEOUT", "10"))
+HOTLINE_FETCH_TOTAL_TIMEOUT = float(os.environ.get("HOTLINE_FETCH_TOTAL_TIMEOUT", "30"))
+HOTLINE_FETCH_MAX_REDIRECTS = env_int("HOTLINE_FETCH_MAX_REDIRECTS", 5)
+HOTLINE_FETCH_MAX_IMAGES_PER_PAGE = env_int("HOTLINE_FETCH_MAX_IMAGES_PER_PAGE", 20)
+# Wall-clock budget for one page and all the images it links to.
+HOTLINE_FETCH_PAGE_BUDGET = float(os.environ.get("HOTLINE_FETCH_PAGE_BUDGET", "90"))
+HOTLINE_FETCH_MAX_RETRIES = env_int("HOTLINE_FETCH_MAX_RETRIES", 5)
+# Decoded images larger than this are refused as decompression bombs.
+HOTLINE_MAX_IMAGE_PIXELS = env_int("HOTLINE_MAX_IMAGE_PIXELS", 50_000_000)
+HOTLINE_PDQ_THRESHOLD = env_int("HOTLINE_PDQ_THRESHOLD", 31)
+HOTLINE_PDQ_MIN_QUALITY = env_int("HOTLINE_PDQ_MIN_QUALITY", 50)
+HOTLINE_PHASH_THRESHOLD = env_int("HOTLINE_PHASH_THRESHOLD", 8)
+# A hash matching more distinct contents than this is "runaway": kept out of automatic decisions.
+HOTLINE_RUNAWAY_THRESHOLD = env_int("HOTLINE_RUNAWAY_THRESHOLD", 50)
+# Close a case unseen when every content is already assessed content: "exact" (the same file),
+# "near" (also PDQ/pHash near-duplicates of assessed content) or "off".
+HOTLINE_AUTO_CLOSE_KNOWN = os.environ.get("HOTLINE_AUTO_CLOSE_KNOWN", "exact")
+# Fernet keys for preview encryption, newest first (see docs/deploy.md for rotation).
+HOTLINE_PREVIEW_KEYS = env_list("HOTLINE_PREVIEW_KEYS")
+if not HOTLINE_PREVIEW_KEYS:
+    if DEBUG or TESTING:
+        HOTLINE_PREVIEW_KEYS = [_derived_fernet_key("hotline-preview-key")]
+    else:
+        raise ImproperlyConfigured("HOTLINE_PREVIEW_KEYS must be set when DEBUG is off (Fernet keys, comma-separated).")
+# How long a URL may stay pending, or content unmatched, before the sweeper queues it again.
+HOTLINE_SWEEP_AFTER_SECONDS = env_int("HOTLINE_SWEEP_AFTER_SECONDS", 600)
+
+# Queue pipeline work when reports arrive. Tests and intake benchmarks switch it off to measure
+# or exercise intake alone; the sweeper catches up on whatever was left pending.
+HOTLINE_ENQUEUE_TASKS = env_bool("HOTLINE_ENQUEUE_TASKS", True)
+
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 150)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 180)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-work": {"task": "reports.tasks.maintenance.sweep_stuck", "schedule": 300.0},
+}

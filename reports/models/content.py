@@ -36,6 +36,9 @@ class Content(models.Model):
     first_seen_at = models.DateTimeField(db_default=Now(), db_index=True)
     # Set when near-duplicate matching has run; the sweeper re-queues content left without it.
     matched_at = models.DateTimeField(null=True, blank=True)
+    # Order in which matching committed (assigned under the matching lock): workers' in-memory
+    # indexes catch up by it, so none misses content another worker matched meanwhile.
+    match_seq = models.BigIntegerField(null=True, blank=True, unique=True)
 
     class Meta:
         indexes = [

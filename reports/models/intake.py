@@ -114,6 +114,8 @@ class SubmittedHash(models.Model):
     algorithm = models.CharField(max_length=8, choices=HashAlgorithm.choices)
     value = models.CharField(max_length=64, help_text="Lower-case hex.")
     created_at = models.DateTimeField(db_default=Now())
+    matched_at = models.DateTimeField(null=True, blank=True)
+    match_seq = models.BigIntegerField(null=True, blank=True, unique=True)
 
     class Meta:
         constraints = [

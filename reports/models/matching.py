@@ -79,6 +79,16 @@ class Match(models.Model):
                 condition=models.Q(content__isnull=False, known_hash__isnull=False),
                 name="match_unique_content_known",
             ),
+            models.UniqueConstraint(
+                fields=["submitted_hash", "kind", "matched_content"],
+                condition=models.Q(submitted_hash__isnull=False, matched_content__isnull=False),
+                name="match_unique_submitted_content",
+            ),
+            models.UniqueConstraint(
+                fields=["submitted_hash", "kind", "known_hash"],
+                condition=models.Q(submitted_hash__isnull=False, known_hash__isnull=False),
+                name="match_unique_submitted_known",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -44,6 +44,10 @@ class Case(models.Model):
                 condition=models.Q(url__isnull=False) & ~models.Q(status="closed"),
                 name="case_one_open_per_url",
             ),
+            # A partner's hash-only report is one case, whatever its number of hashes.
+            models.UniqueConstraint(
+                fields=["report"], condition=models.Q(url__isnull=True), name="case_one_per_hash_report"
+            ),
         ]
         indexes = [models.Index(fields=["status", "priority", "created_at"], name="case_queue_order")]
 

@@ -16,6 +16,7 @@ from reports.lib import receipts
 from reports.lib.urls import CanonicalUrl
 from reports.models import Report, ReportedUrl, Url
 from reports.models.choices import ReportSource
+from reports.tasks.fetching import enqueue_fetch
 
 
 @dataclass(frozen=True)
@@ -154,5 +155,7 @@ def report_create_public(
             "email": email,
         }
     )
-    report_attach_urls(report=report, items=items)
+    sightings = report_attach_urls(report=report, items=items)
+    new_url_ids = [sighting.url_id for sighting in sightings if not sighting.was_known]
+    transaction.on_commit(lambda: enqueue_fetch(new_url_ids), robust=True)
     return PublicReceipt(report=report, code=receipts.format_code(code), pin=pin)

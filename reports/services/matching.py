@@ -1,4 +1,5 @@
-"""Hash lists: create, import (deduplicated, in bulk) and export."""
+"""Matching: hash lists (create, import, export) and matching content and submitted hashes
+against everything known."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
 
 from reports.lib.hashes import InvalidHash, normalise_hash
-from reports.models import HashList, KnownHash, Partner
+from reports.models import Content, HashList, KnownHash, Match, Partner, Report, SubmittedHash
 from reports.models.choices import Category
+from reports.selectors.match_index import CONTENT, KNOWN, SUBMITTED, MatchIndex, decode, get_match_index, match_lock
+from reports.services.triage import case_for_hash_report, cases_refresh_for_contents
 
 CHUNK = 10_000
 MAX_REPORTED_ERRORS = 100
@@ -80,6 +86,8 @@ def hashlist_import(
 ) -> ImportResult:
     """Import (algorithm, value, category) entries, validating each; bad ones are counted and the
     first ones described with their position (1-based). Memory stays bounded by the chunk size."""
+    # Entries must become visible to workers' indexes in id order: import under the matching lock.
+    match_lock()
     result = ImportResult()
     chunk: list[tuple[str, str, str]] = []
     valid_categories = set(Category.values)
@@ -143,3 +151,136 @@ def hashlist_export_csv(hash_list: HashList) -> Iterator[str]:
     )
     for algorithm, value, category in rows:
         yield f"{algorithm},{value},{category}\n"
+
+
+# --- Matching content and partner-submitted hashes ---------------------------------------------
+
+EXACT_CONTENT_FIELDS = ("sha256", "md5", "sha1")
+
+
+def _next_seq(model: type[Content] | type[SubmittedHash]) -> int:
+    # Safe without a sequence object: callers hold the matching lock (or are SQLite's one writer).
+    return (model.objects.aggregate(top=Max("match_seq"))["top"] or 0) + 1
+
+
+def _near_targets(index: MatchIndex, *, pdq_hexes: list[str], phash: str) -> list[tuple[str, int, int, int]]:
+    """(kind, target kind, target pk, distance) for every near hit of the PDQ set and the pHash."""
+    hits: list[tuple[str, int, int, int]] = []
+    for code, distance in index.near_pdq(pdq_hexes).items():
+        hits.append(("pdq", *decode(code), distance))
+    if phash:
+        for code, distance in index.near_phash(phash).items():
+            hits.append(("phash", *decode(code), distance))
+    return hits
+
+
+def _quarantine_runaways(*, content: Content, target_content_ids: set[int], known_ids: set[int]) -> None:
+    """A hash that matches more distinct contents than the threshold matches too much (a blank image,
+    a logo, a bad list entry): flag it so it never decides a case automatically."""
+    limit = settings.HOTLINE_RUNAWAY_THRESHOLD
+    for target_id in target_content_ids:
+        count = Match.objects.filter(matched_content_id=target_id).values("content_id").distinct().count()
+        if count > limit:
+            Content.objects.filter(pk=target_id, quarantined=False).update(quarantined=True)
+    for known_id in known_ids:
+        if Match.objects.filter(known_hash_id=known_id).values("content_id").distinct().count() > limit:
+            KnownHash.objects.filter(pk=known_id, quarantined=False).update(quarantined=True)
+    if len(target_content_ids) > limit and not content.quarantined:
+        content.quarantined = True
+        content.save(update_fields=["quarantined"])
+
+
+@transaction.atomic
+def content_match(*, content_id: int) -> list[Match]:
+    """Match one content against everything known: hash-list entries and partner-submitted hashes
+    exactly, then earlier content, list entries and submitted hashes by PDQ (all 8 dihedral
+    variants, so mirrored copies match) and pHash. Idempotent: content matched once is skipped."""
+    match_lock()
+    content = Content.objects.select_for_update().filter(pk=content_id).first()
+    if content is None or content.matched_at is not None:
+        return []
+    index = get_match_index()
+    with index.lock:
+        index.catch_up()
+        pdq_ok = bool(content.pdq) and (content.pdq_quality or 0) >= settings.HOTLINE_PDQ_MIN_QUALITY
+        near = _near_targets(
+            index, pdq_hexes=(content.pdq_dihedral or [content.pdq]) if pdq_ok else [], phash=content.phash
+        )
+    rows: list[Match] = []
+    exact = Q()
+    for field_name in EXACT_CONTENT_FIELDS:
+        exact |= Q(algorithm=field_name, value=getattr(content, field_name))
+    for known in KnownHash.objects.filter(exact, hash_list__active=True):
+        rows.append(Match(content=content, known_hash=known, kind=known.algorithm, distance=0))
+    for submitted in SubmittedHash.objects.filter(exact):
+        rows.append(Match(submitted_hash=submitted, matched_content=content, kind=submitted.algorithm, distance=0))
+    target_contents: set[int] = set()
+    known_ids: set[int] = {row.known_hash_id for row in rows if row.known_hash_id}  # type: ignore[misc]
+    for kind, target_kind, pk, distance in near:
+        if target_kind == CONTENT and pk != content.pk:
+            rows.append(Match(content=content, matched_content_id=pk, kind=kind, distance=distance))
+            target_contents.add(pk)
+        elif target_kind == KNOWN:
+            rows.append(Match(content=content, known_hash_id=pk, kind=kind, distance=distance))
+            known_ids.add(pk)
+        elif target_kind == SUBMITTED:
+            rows.append(Match(submitted_hash_id=pk, matched_content=content, kind=kind, distance=distance))
+    if known_ids:
+        # Entries of lists switched off since they were indexed do not count.
+        live = set(KnownHash.objects.filter(pk__in=known_ids, hash_list__active=True).values_list("pk", flat=True))
+        rows = [row for row in rows if row.known_hash_id is None or row.known_hash_id in live]
+        known_ids &= live
+    Match.objects.bulk_create(rows, ignore_conflicts=True)
+    content.matched_at = timezone.now()
+    content.match_seq = _next_seq(Content)
+    content.save(update_fields=["matched_at", "match_seq"])
+    _quarantine_runaways(content=content, target_content_ids=target_contents, known_ids=known_ids)
+    with index.lock:
+        index.add_content(content)
+    cases_refresh_for_contents([content.pk])
+    return rows
+
+
+@transaction.atomic
+def report_hashes_match(*, report_id: int) -> list[Match]:
+    """Match a partner report's submitted hashes (exact and near) and, for a hash-only report,
+    open its case. Idempotent: hashes matched once are skipped."""
+    match_lock()
+    report = Report.objects.filter(pk=report_id).first()
+    if report is None:
+        return []
+    pending = list(SubmittedHash.objects.select_for_update().filter(report=report, matched_at__isnull=True))
+    rows: list[Match] = []
+    index = get_match_index()
+    for submitted in pending:
+        algorithm, value = submitted.algorithm, submitted.value
+        if algorithm in EXACT_CONTENT_FIELDS:
+            for content in Content.objects.filter(**{algorithm: value}):
+                rows.append(Match(submitted_hash=submitted, matched_content=content, kind=algorithm, distance=0))
+            for known in KnownHash.objects.filter(algorithm=algorithm, value=value, hash_list__active=True):
+                rows.append(Match(submitted_hash=submitted, known_hash=known, kind=algorithm, distance=0))
+        else:
+            with index.lock:
+                index.catch_up()
+                hits = _near_targets(
+                    index, pdq_hexes=[value] if algorithm == "pdq" else [], phash=value if algorithm == "phash" else ""
+                )
+            live_known = set(
+                KnownHash.objects.filter(
+                    pk__in=[pk for _, kind, pk, _ in hits if kind == KNOWN], hash_list__active=True
+                ).values_list("pk", flat=True)
+            )
+            for kind, target_kind, pk, distance in hits:
+                if target_kind == CONTENT:
+                    rows.append(Match(submitted_hash=submitted, matched_content_id=pk, kind=kind, distance=distance))
+                elif target_kind == KNOWN and pk in live_known:
+                    rows.append(Match(submitted_hash=submitted, known_hash_id=pk, kind=kind, distance=distance))
+        submitted.matched_at = timezone.now()
+        submitted.match_seq = _next_seq(SubmittedHash)
+        submitted.save(update_fields=["matched_at", "match_seq"])
+        with index.lock:
+            index.add_submitted(submitted)
+    Match.objects.bulk_create(rows, ignore_conflicts=True)
+    if not report.reported_urls.exists() and report.hashes.exists():
+        case_for_hash_report(report=report)
+    return rows
