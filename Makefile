@@ -38,16 +38,28 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $(RUNTIME_STAMP) $@
 
 # The demo never uses the DATABASE_URL/REDIS_URL of the calling shell: it must not seed demo
-# logins with known passwords into a real database.
-DEMO_ENV := env -u DATABASE_URL -u REDIS_URL DEBUG=1
+# logins with known passwords into a real database. Its image site (generated pictures, loopback
+# only) is fetchable because the demo's environment alone names it in HOTLINE_FETCH_ALLOW_HOSTS.
+DEMO_SITE_PORT ?= 8765
+DEMO_SITE := 127.0.0.1:$(DEMO_SITE_PORT)
+DEMO_ENV := env -u DATABASE_URL -u REDIS_URL DEBUG=1 HOTLINE_FETCH_ALLOW_HOSTS=$(DEMO_SITE)
 
+# The synthetic site runs in the background of one shell (one recipe line) whose EXIT trap stops it,
+# however the demo ends: Ctrl-C, a failed step, or the server exiting. seed_demo waits for it to
+# come up, and the demo's reports are fetched, hashed and matched in-process while they are seeded.
 demo: $(RUNTIME_STAMP)
+	@case "$(DEMO_ADDR)" in 127.*:*|localhost:*|"[::1]":*) ;; *) \
+		echo "DEMO_ADDR=$(DEMO_ADDR) refused: the demo has published passwords and listens on loopback only" \
+			"(e.g. DEMO_ADDR=127.0.0.1:8001)." >&2; exit 2;; esac
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
-	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
-	@echo
-	@echo "Hotline demo: http://$(DEMO_ADDR)/  (report form: http://$(DEMO_ADDR)/report/)"
-	@echo "Staff sign-in: http://$(DEMO_ADDR)/admin/  with the demo logins above. Stop with Ctrl-C."
-	@echo
+	@$(DEMO_ENV) $(BIN)/python manage.py serve_synthetic_site --host 127.0.0.1 --port $(DEMO_SITE_PORT) & site=$$!; \
+	trap 'kill $$site 2>/dev/null; wait $$site 2>/dev/null' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM HUP; \
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo --site $(DEMO_SITE) --wait-for-site 30 && \
+	echo && \
+	echo "Hotline demo: http://$(DEMO_ADDR)/  (report form: http://$(DEMO_ADDR)/report/)" && \
+	echo "Staff sign-in: http://$(DEMO_ADDR)/admin/  as admin (see Cases, Contents, Matches). Stop with Ctrl-C." && \
+	echo "Try the form with http://$(DEMO_SITE)/img/7.jpg (new) or http://$(DEMO_SITE)/img/3/cropped.jpg (near-duplicate)." && \
+	echo && \
 	$(DEMO_ENV) $(BIN)/python manage.py runserver $(DEMO_ADDR)
 
 test: $(DEV_STAMP)

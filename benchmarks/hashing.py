@@ -12,6 +12,13 @@ grain, so the entropy decoder has real work. Paths, each timed over the same ima
 - `preview_ms`, `blur_ms`, `preview_and_blur_ms`: the 512 px JPEG rendition and its blur.
 - `encrypt_ms`: Fernet encryption of the preview.
 - `provenance_ms`: `read_provenance` on the same JPEGs (no metadata: the cost floor).
+- `pdq_numpy_ms`: `reports.lib.pdq.compute_dihedral` (pure NumPy) on the 512 x 512 arrays PDQ
+  hashes after a full decode; `pdq_numpy_pipeline_ms` on the 512 x 384 arrays of the
+  pipeline's reduced-scale decode. `pdq_pdqhash_ms` / `pdq_pdqhash_pipeline_ms`: the same with
+  the compiled `pdqhash` bindings, `pdq_numpy_vs_pdqhash` the ratio of the 512 x 512 times and
+  `pdq_identical_to_pdqhash` whether every hash, quality and dihedral hash agreed; all null
+  where `pdqhash` is not installed (it is not a requirement: it needs g++ to build). When it
+  is, the two are timed alternately, call by call, so that a busy machine slows both alike.
 
 Times are medians over `--n` calls; the process is single-threaded. Prints one JSON object.
 """
@@ -36,7 +43,12 @@ from PIL import Image, ImageDraw
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from reports.lib import imaging, provenance  # noqa: E402
+from reports.lib import imaging, pdq, provenance  # noqa: E402
+
+try:
+    import pdqhash
+except ImportError:  # optional: only to compare against
+    pdqhash = None
 
 
 def generated_jpeg(seed: int, width: int = 1024, height: int = 768) -> bytes:
@@ -59,10 +71,10 @@ def generated_jpeg(seed: int, width: int = 1024, height: int = 768) -> bytes:
 def digest_full(data: bytes) -> imaging.ImageDigest:
     """The baseline: the same digest from a full-size decode."""
     image = imaging.decode_image(data, draft_long_side=None)
-    pdq, quality, dihedral = imaging.pdq_hashes(image)
+    pdq_hex, quality, dihedral = imaging.pdq_hashes(image)
     return imaging.ImageDigest(
         **imaging.byte_hashes(data),
-        pdq=pdq,
+        pdq=pdq_hex,
         pdq_quality=quality,
         pdq_dihedral=dihedral,
         phash=str(imagehash.phash(image)),
@@ -70,6 +82,42 @@ def digest_full(data: bytes) -> imaging.ImageDigest:
         height=image.height,
         media_type="image/jpeg",
     )
+
+
+def pdqhash_dihedral(array: np.ndarray) -> tuple[list[str], int]:
+    """pdqhash's dihedral hashes in the hex form `pdq.compute_dihedral` returns."""
+    vectors, quality = pdqhash.compute_dihedral(array)
+    return [pdq.bits_to_hex(vector) for vector in vectors], int(quality)
+
+
+def paired_median_ms(
+    first: Callable[[int], object], second: Callable[[int], object], n: int, warmup: int = 10
+) -> tuple[float, float]:
+    """Medians like `median_ms` for two functions called alternately."""
+    for i in range(warmup):
+        first(i)
+        second(i)
+    samples: tuple[list[float], list[float]] = ([], [])
+    for i in range(n):
+        for function, times in zip((first, second), samples, strict=True):
+            start = time.perf_counter()
+            function(i)
+            times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(samples[0]), 2), round(statistics.median(samples[1]), 2)
+
+
+def pdq_ms(arrays: list[np.ndarray], n: int) -> tuple[float, float | None]:
+    """(NumPy PDQ ms, pdqhash ms or None) for the dihedral hashes of `arrays`, cycled."""
+
+    def numpy_pdq(i: int) -> object:
+        return pdq.compute_dihedral(arrays[i % len(arrays)])
+
+    def compiled_pdq(i: int) -> object:
+        return pdqhash.compute_dihedral(arrays[i % len(arrays)])
+
+    if pdqhash is None:
+        return median_ms(numpy_pdq, n), None
+    return paired_median_ms(numpy_pdq, compiled_pdq, n)
 
 
 def median_ms(function: Callable[[int], object], n: int, warmup: int = 10) -> float:
@@ -100,8 +148,13 @@ def main(argv: list[str] | None = None) -> None:
     def pick(items: list) -> Callable[[int], object]:
         return lambda i: items[i % len(items)]
 
+    pdq_full = [imaging.pdq_input(imaging.decode_image(d, draft_long_side=None)) for d in jpegs]  # 512 x 512
+    pdq_pipeline = [imaging.pdq_input(image) for image in images]  # 512 x 384
+
     data, image, preview = pick(jpegs), pick(images), pick(previews)
     n = args.n
+    pdq_numpy_ms, pdq_pdqhash_ms = pdq_ms(pdq_full, n)
+    pdq_numpy_pipeline_ms, pdq_pdqhash_pipeline_ms = pdq_ms(pdq_pipeline, n)
     result = {
         "benchmark": "hashing",
         "image": "generated JPEG 1024x768 q85",
@@ -115,6 +168,12 @@ def main(argv: list[str] | None = None) -> None:
         "preview_and_blur_ms": median_ms(lambda i: imaging.blur_preview(imaging.make_preview(image(i))), n),
         "encrypt_ms": median_ms(lambda i: imaging.encrypt_preview(preview(i), key), n),
         "provenance_ms": median_ms(lambda i: provenance.read_provenance(data(i), image(i)), n),
+        "pdq_numpy_ms": pdq_numpy_ms,
+        "pdq_numpy_pipeline_ms": pdq_numpy_pipeline_ms,
+        "pdq_pdqhash_ms": pdq_pdqhash_ms,
+        "pdq_pdqhash_pipeline_ms": pdq_pdqhash_pipeline_ms,
+        "pdq_numpy_vs_pdqhash": None,
+        "pdq_identical_to_pdqhash": None,
         "pdq_draft_vs_full_distance_max": max(distances),
         "preview_bytes_median": int(statistics.median(len(p) for p in previews)),
         "python": platform.python_version(),
@@ -122,6 +181,11 @@ def main(argv: list[str] | None = None) -> None:
         "machine": platform.machine(),
     }
     result["draft_speedup"] = round(result["digest_full_ms"] / result["digest_draft_ms"], 2)
+    if pdq_pdqhash_ms is not None:
+        result["pdq_numpy_vs_pdqhash"] = round(pdq_numpy_ms / pdq_pdqhash_ms, 2)
+        result["pdq_identical_to_pdqhash"] = all(
+            pdq.compute_dihedral(array) == pdqhash_dihedral(array) for array in pdq_full + pdq_pipeline
+        )
     print(json.dumps(result))
 
 

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
+    "pgtrigger",
     "reports",
 ]
 
@@ -122,8 +123,10 @@ else:
 
 # --- Celery ---------------------------------------------------------------------------------
 # No REDIS_URL: the same task code runs in-process (eagerly), so the demo needs no services.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+# CELERY_BROKER_URL may put the broker elsewhere than the cache (e.g. another Redis database, so that
+# clearing the cache can never drop queued work); it defaults to REDIS_URL.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -133,8 +136,28 @@ CELERY_TASK_ROUTES = {
     "reports.tasks.fetching.*": {"queue": "fetch"},
     "reports.tasks.matching.*": {"queue": "match"},
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# With acks_late, a task whose worker dies stays "unacknowledged" in Redis and is delivered again
+# once it is older than the visibility timeout. Keep that timeout above the longest task
+# (CELERY_TASK_TIME_LIMIT) and the longest retry countdown, or running tasks get delivered twice.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Workers look for such expired messages only every unacked_restore_interval seconds times
+    # unacked_restore_throttle (kombu's defaults, 10 x 10: every ~100 s, plus once at start-up), so a
+    # short visibility timeout was not honoured. Scan on every tick, at a quarter of the timeout (at
+    # most every 10 s): one ZRANGE per worker per tick.
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
+}
+if os.environ.get("CELERY_BROKER_KEY_PREFIX"):
+    # Several deployments (or parallel test runs) sharing one Redis database keep apart by prefix.
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_BROKER_KEY_PREFIX"]
 CELERY_TIMEZONE = "UTC"
+# Celery's Django fix-up closes every database connection before and after every task, whatever
+# CONN_MAX_AGE says: a new PostgreSQL connection (a server process) per task. With a reuse limit
+# it closes them only every this many tasks; hotline/celery.py closes broken or expired ones around
+# each task as Django does around requests, so CONN_MAX_AGE (DB_CONN_MAX_AGE) governs workers too.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 
 # --- Auth and sessions ----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -256,13 +279,16 @@ HOTLINE_RUNAWAY_THRESHOLD = env_int("HOTLINE_RUNAWAY_THRESHOLD", 50)
 # Close a case unseen when every content is already assessed content: "exact" (the same file),
 # "near" (also PDQ/pHash near-duplicates of assessed content) or "off".
 HOTLINE_AUTO_CLOSE_KNOWN = os.environ.get("HOTLINE_AUTO_CLOSE_KNOWN", "exact")
-# Fernet keys for preview encryption, newest first (see docs/deploy.md for rotation).
+# Fernet keys for preview encryption, newest first: to rotate, put a new key in front and re-encrypt
+# (reports.lib.imaging.reencrypt_preview) before dropping the old one.
 HOTLINE_PREVIEW_KEYS = env_list("HOTLINE_PREVIEW_KEYS")
 if not HOTLINE_PREVIEW_KEYS:
     if DEBUG or TESTING:
         HOTLINE_PREVIEW_KEYS = [_derived_fernet_key("hotline-preview-key")]
     else:
         raise ImproperlyConfigured("HOTLINE_PREVIEW_KEYS must be set when DEBUG is off (Fernet keys, comma-separated).")
+# Load the near-duplicate index when a worker process starts (set it for workers of the match queue).
+HOTLINE_WARM_MATCH_INDEX = env_bool("HOTLINE_WARM_MATCH_INDEX")
 # How long a URL may stay pending, or content unmatched, before the sweeper queues it again.
 HOTLINE_SWEEP_AFTER_SECONDS = env_int("HOTLINE_SWEEP_AFTER_SECONDS", 600)
 

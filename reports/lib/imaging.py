@@ -6,6 +6,8 @@ and returns `bytes` or PIL images, Pillow reads from `BytesIO`, and nothing open
 Hash conventions (checked against Meta's reference C++ `pdq-photo-hasher`, see
 `reports/tests/test_imaging.py::test_pdq_matches_reference_hasher`):
 
+- PDQ is computed by `reports.lib.pdq`, a NumPy port of the reference C++ that is
+  bit-identical to the `pdqhash` bindings (no compiler needed; see `reports/tests/test_pdq.py`).
 - PDQ is 64 lower-case hex digits, the reference `Hash256::format()` order: most
   significant bit first, i.e. `pdqhash`'s bit vector read left to right (bit 255 first). This
   is also how ThreatExchange's Python tools write PDQ hashes.
@@ -27,9 +29,10 @@ from typing import Any
 
 import imagehash
 import numpy as np
-import pdqhash
 from cryptography.fernet import Fernet, MultiFernet
 from PIL import Image, ImageFilter
+
+from . import pdq as _pdq
 
 # Magic-byte media types that Hotline decodes, and the Pillow plugin allowed for each: a file
 # is only ever parsed by the plugin its own leading bytes name.
@@ -282,11 +285,6 @@ class ImageDigest:
         return asdict(self)
 
 
-def _bits_to_hex(bits: np.ndarray) -> str:
-    packed = np.packbits(np.asarray(bits, dtype=np.uint8))  # first bit is the most significant
-    return packed.tobytes().hex()
-
-
 def pdq_input(image: Image.Image) -> np.ndarray:
     """The contiguous uint8 RGB array PDQ hashes: scaled to 512 x 512 when larger, as the
     reference hasher does before its own filtering."""
@@ -298,9 +296,8 @@ def pdq_input(image: Image.Image) -> np.ndarray:
 
 def pdq_hashes(image: Image.Image) -> tuple[str, int, list[str]]:
     """(PDQ hex, quality 0-100, the 8 dihedral PDQ hexes) of a decoded image."""
-    vectors, quality = pdqhash.compute_dihedral(pdq_input(image))
-    dihedral = [_bits_to_hex(vector) for vector in vectors]
-    return dihedral[0], int(quality), dihedral
+    dihedral, quality = _pdq.compute_dihedral(pdq_input(image))
+    return dihedral[0], quality, dihedral
 
 
 def hex_distance(a: str, b: str) -> int:

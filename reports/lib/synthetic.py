@@ -177,12 +177,14 @@ class SyntheticSite:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, routes: dict[str, Route] | None = None) -> None:
         if not host.startswith("127.") and host != "::1":
             raise ValueError("the synthetic site only listens on loopback addresses")
-        handler = type("Handler", (_Handler,), {"routes": routes or default_routes(), "hits": {}})
+        handler = type("Handler", (_Handler,), {"routes": default_routes() if routes is None else routes, "hits": {}})
         self.handler = handler
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
         self.host, self.port = host, self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name="synthetic-site", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="synthetic-site", daemon=True
+        )
 
     @property
     def authority(self) -> str:

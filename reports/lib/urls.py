@@ -185,10 +185,13 @@ def _canonical_host(raw_host: str) -> tuple[str, bool]:
     host = host.rstrip(".")
     if any(char in host for char in " %\\/@[]<>\"'`{}|^"):
         raise InvalidUrl("bad_host", "The host name contains characters that are not allowed.")
-    try:
-        ascii_host = idna.encode(host, uts46=True).decode("ascii").lower()
-    except (idna.IDNAError, UnicodeError, ValueError) as exc:
-        raise InvalidUrl("bad_host", "The host name is not a valid domain name.") from exc
+    if host.isascii() and "xn--" not in host:
+        ascii_host = host  # plain LDH names need no IDNA mapping; the label rules below still apply
+    else:
+        try:
+            ascii_host = idna.encode(host, uts46=True).decode("ascii").lower()
+        except (idna.IDNAError, UnicodeError, ValueError) as exc:
+            raise InvalidUrl("bad_host", "The host name is not a valid domain name.") from exc
     for suffix in NON_PUBLIC_SUFFIXES:
         if ascii_host == suffix or ascii_host.endswith("." + suffix):
             raise InvalidUrl(

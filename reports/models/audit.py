@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
@@ -26,6 +27,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["pk"]
+        # On PostgreSQL the database itself refuses to change or remove an event, so neither a bug,
+        # a bulk update nor raw SQL through the app's connection can rewrite history.
+        triggers = [
+            pgtrigger.Protect(name="audit_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action}"

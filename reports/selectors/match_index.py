@@ -61,20 +61,6 @@ class MatchIndex:
         if phash:
             self.phash.add_hex(encode(kind, pk), phash)
 
-    def add_content(self, content: Content) -> None:
-        self._add(CONTENT, content.pk, content.pdq, content.pdq_quality, content.phash)
-        self.marks.content_seq = max(self.marks.content_seq, content.match_seq or 0)
-
-    def add_submitted(self, submitted: SubmittedHash) -> None:
-        self._add(
-            SUBMITTED,
-            submitted.pk,
-            submitted.value if submitted.algorithm == "pdq" else "",
-            None,
-            submitted.value if submitted.algorithm == "phash" else "",
-        )
-        self.marks.submitted_seq = max(self.marks.submitted_seq, submitted.match_seq or 0)
-
     def catch_up(self) -> int:
         """Load what was committed since the last call; returns how many rows were read."""
         read = 0
@@ -125,7 +111,8 @@ _index_lock = threading.Lock()
 
 
 def get_match_index() -> MatchIndex:
-    """This process's index, loaded on first use (a worker loads it at start, see tasks)."""
+    """This process's index, loaded on first use, or at worker start with HOTLINE_WARM_MATCH_INDEX
+    (see reports/tasks/matching.py), so that the first match does not wait for the load."""
     global _index
     with _index_lock:
         if _index is None:

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -59,6 +60,11 @@ class FetchOutcome:
     state: str  # "fetched", "error", "retry" or "skipped"
     error: str = ""
     new_content_ids: tuple[int, ...] = ()
+
+
+def retry_delay(attempt: int) -> int:
+    """Seconds before retry number `attempt + 1` of a transient failure: 30 s, 60 s, 120 s … ≤ 1 h."""
+    return min(3600, 30 * 2**attempt)
 
 
 def fetch_options(*, deadline: float | None = None) -> dict[str, Any]:
@@ -144,17 +150,15 @@ def _capture(
     )
 
 
-def contents_get_or_create(items: Sequence[Inspected]) -> tuple[dict[str, Content], set[str]]:
-    """Content rows by SHA-256 for the images in `items`; the second value holds the SHA-256s
-    created now. Unique by SHA-256 in the database, so concurrent workers never make twins."""
+def contents_get_or_create(items: Sequence[Inspected]) -> dict[str, Content]:
+    """Content rows by SHA-256 for the images in `items`, created where new. Unique by SHA-256 in the
+    database, so concurrent workers never make twins: an insert that meets an existing row is skipped
+    and the read that follows returns the row that was there first. Two round trips, new or known."""
     digests = {item.digest.sha256: item for item in items if item.digest is not None}
     if not digests:
-        return {}, set()
-    existing = set(Content.objects.filter(sha256__in=digests).values_list("sha256", flat=True))
+        return {}
     fresh = []
-    for sha256, item in digests.items():
-        if sha256 in existing:
-            continue
+    for item in digests.values():
         digest = item.digest
         assert digest is not None  # noqa: S101 - filtered above
         fresh.append(
@@ -176,8 +180,8 @@ def contents_get_or_create(items: Sequence[Inspected]) -> tuple[dict[str, Conten
             )
         )
     Content.objects.bulk_create(fresh, ignore_conflicts=True)
-    rows = {content.sha256: content for content in Content.objects.filter(sha256__in=digests)}
-    return rows, {content.sha256 for content in fresh} - existing
+    # The encrypted preview is most of a row's bytes, and nothing downstream of a fetch reads it.
+    return {content.sha256: content for content in Content.objects.filter(sha256__in=digests).defer("preview")}
 
 
 def url_fetch(*, url_id: int, final_attempt: bool = True) -> FetchOutcome:
@@ -196,7 +200,7 @@ def _record(url_id: int, inspected: Inspected, *, final_attempt: bool) -> FetchO
     if url.fetch_status != FetchStatus.PENDING:
         return FetchOutcome(url_id=url_id, state="skipped")  # another delivery finished first
     images = [inspected, *inspected.children]
-    contents, _created = contents_get_or_create(images)
+    contents = contents_get_or_create(images)
     page = _capture(url, inspected, parent=None, content=_content_of(inspected, contents), recheck=False)
     page.save()
     Capture.objects.bulk_create(
@@ -207,7 +211,11 @@ def _record(url_id: int, inspected: Inspected, *, final_attempt: bool) -> FetchO
     )
     url.fetch_attempts += 1
     if inspected.error and inspected.transient and not final_attempt:
-        url.save(update_fields=["fetch_attempts"])
+        # The task retries after retry_delay(); the sweeper only steps in well after that.
+        url.next_fetch_at = timezone.now() + timedelta(
+            seconds=retry_delay(url.fetch_attempts - 1) + settings.HOTLINE_SWEEP_AFTER_SECONDS
+        )
+        url.save(update_fields=["fetch_attempts", "next_fetch_at"])
         return FetchOutcome(url_id=url_id, state="retry", error=inspected.error)
     url.fetch_status = FetchStatus.ERROR if inspected.error else FetchStatus.FETCHED
     url.fetch_error = inspected.error
@@ -262,7 +270,9 @@ def url_recheck(*, url_id: int) -> RecheckOutcome:
     result = inspected.result
     if result.error and (result.http_status in RECHECK_GONE_STATUSES or result.error == CaptureError.DNS):
         state = "gone"
-    elif result.error and inspected.transient:
+    elif result.error:
+        # Transient, or a refusal that proves nothing (403 from a CDN, TLS, a redirect we refuse):
+        # try again later rather than call the content changed.
         state = "unknown"
     elif _same_content(known, found):
         state = "online_same"
@@ -271,7 +281,7 @@ def url_recheck(*, url_id: int) -> RecheckOutcome:
     else:
         state = "online_changed"
     with transaction.atomic():
-        contents, _created = contents_get_or_create([inspected, *inspected.children])
+        contents = contents_get_or_create([inspected, *inspected.children])
         capture = _capture(url, inspected, parent=None, content=_content_of(inspected, contents), recheck=True)
         capture.save()
         Capture.objects.bulk_create(

@@ -17,6 +17,7 @@ from reports.lib.urls import CanonicalUrl
 from reports.models import Report, ReportedUrl, Url
 from reports.models.choices import ReportSource
 from reports.tasks.fetching import enqueue_fetch
+from reports.tasks.triage import enqueue_reports_status
 
 
 @dataclass(frozen=True)
@@ -158,4 +159,6 @@ def report_create_public(
     sightings = report_attach_urls(report=report, items=items)
     new_url_ids = [sighting.url_id for sighting in sightings if not sighting.was_known]
     transaction.on_commit(lambda: enqueue_fetch(new_url_ids), robust=True)
+    if len(new_url_ids) < len(sightings):
+        transaction.on_commit(lambda: enqueue_reports_status([report.pk]), robust=True)
     return PublicReceipt(report=report, code=receipts.format_code(code), pin=pin)

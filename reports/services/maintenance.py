@@ -22,7 +22,7 @@ def sweep_stuck_work() -> dict[str, int]:
     content, unmatched partner hashes. Tasks are idempotent, so a duplicate costs only work."""
     cutoff = timezone.now() - timedelta(seconds=settings.HOTLINE_SWEEP_AFTER_SECONDS)
     urls = list(
-        Url.objects.filter(fetch_status=FetchStatus.PENDING, last_seen_at__lt=cutoff)
+        Url.objects.filter(fetch_status=FetchStatus.PENDING, first_seen_at__lt=cutoff)
         .filter(next_fetch_at__isnull=True)
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     ) + list(

@@ -174,20 +174,27 @@ def _near_targets(index: MatchIndex, *, pdq_hexes: list[str], phash: str) -> lis
     return hits
 
 
-def _quarantine_runaways(*, content: Content, target_content_ids: set[int], known_ids: set[int]) -> None:
+def _quarantine_runaways(*, content: Content, target_content_ids: set[int], known_ids: set[int]) -> set[int]:
     """A hash that matches more distinct contents than the threshold matches too much (a blank image,
-    a logo, a bad list entry): flag it so it never decides a case automatically."""
+    a logo, a bad list entry): flag it so it never decides a case automatically. Returns the
+    contents whose cases relied on a hash quarantined now, so that they can be placed again."""
     limit = settings.HOTLINE_RUNAWAY_THRESHOLD
+    affected: set[int] = set()
     for target_id in target_content_ids:
-        count = Match.objects.filter(matched_content_id=target_id).values("content_id").distinct().count()
-        if count > limit:
-            Content.objects.filter(pk=target_id, quarantined=False).update(quarantined=True)
+        matches = Match.objects.filter(matched_content_id=target_id, content__isnull=False)
+        runaway = matches.values("content_id").distinct().count() > limit
+        if runaway and Content.objects.filter(pk=target_id, quarantined=False).update(quarantined=True):
+            affected |= {target_id, *matches.values_list("content_id", flat=True)}
     for known_id in known_ids:
-        if Match.objects.filter(known_hash_id=known_id).values("content_id").distinct().count() > limit:
-            KnownHash.objects.filter(pk=known_id, quarantined=False).update(quarantined=True)
+        # Partner hashes that matched the entry are not contents: they do not count.
+        matches = Match.objects.filter(known_hash_id=known_id, content__isnull=False)
+        runaway = matches.values("content_id").distinct().count() > limit
+        if runaway and KnownHash.objects.filter(pk=known_id, quarantined=False).update(quarantined=True):
+            affected |= set(matches.values_list("content_id", flat=True))
     if len(target_content_ids) > limit and not content.quarantined:
         content.quarantined = True
         content.save(update_fields=["quarantined"])
+    return affected
 
 
 @transaction.atomic
@@ -195,11 +202,15 @@ def content_match(*, content_id: int) -> list[Match]:
     """Match one content against everything known: hash-list entries and partner-submitted hashes
     exactly, then earlier content, list entries and submitted hashes by PDQ (all 8 dihedral
     variants, so mirrored copies match) and pHash. Idempotent: content matched once is skipped."""
+    index = get_match_index()
+    with index.lock:
+        # Most of the reading (all of it, for a fresh worker) happens before the lock that
+        # serialises matching; under the lock only what committed meanwhile is left to read.
+        index.catch_up()
     match_lock()
     content = Content.objects.select_for_update().filter(pk=content_id).first()
     if content is None or content.matched_at is not None:
         return []
-    index = get_match_index()
     with index.lock:
         index.catch_up()
         pdq_ok = bool(content.pdq) and (content.pdq_quality or 0) >= settings.HOTLINE_PDQ_MIN_QUALITY
@@ -234,10 +245,11 @@ def content_match(*, content_id: int) -> list[Match]:
     content.matched_at = timezone.now()
     content.match_seq = _next_seq(Content)
     content.save(update_fields=["matched_at", "match_seq"])
-    _quarantine_runaways(content=content, target_content_ids=target_contents, known_ids=known_ids)
-    with index.lock:
-        index.add_content(content)
-    cases_refresh_for_contents([content.pk])
+    affected = _quarantine_runaways(content=content, target_content_ids=target_contents, known_ids=known_ids)
+    # Not added to this worker's index here: if this transaction rolled back after that, the index
+    # would hold content the database does not, and its mark would pass over the match_seq that the
+    # next content takes. The next catch_up() reads it once committed.
+    cases_refresh_for_contents([content.pk, *sorted(affected)])
     return rows
 
 
@@ -278,8 +290,8 @@ def report_hashes_match(*, report_id: int) -> list[Match]:
         submitted.matched_at = timezone.now()
         submitted.match_seq = _next_seq(SubmittedHash)
         submitted.save(update_fields=["matched_at", "match_seq"])
-        with index.lock:
-            index.add_submitted(submitted)
+        # Left to the next catch_up(), as for content: adding it here would move this worker's mark
+        # past submitted hashes other workers committed that it has not read yet.
     Match.objects.bulk_create(rows, ignore_conflicts=True)
     if not report.reported_urls.exists() and report.hashes.exists():
         case_for_hash_report(report=report)

@@ -17,6 +17,7 @@ from reports.models.choices import ReportSource, TokenScope
 from reports.services.intake import UrlItem, urls_get_or_create
 from reports.tasks.fetching import enqueue_fetch
 from reports.tasks.matching import enqueue_report_hashes_match
+from reports.tasks.triage import enqueue_reports_status
 
 TOKEN_PREFIX = "hl_"  # noqa: S105 - a visible prefix, not a secret
 
@@ -180,8 +181,10 @@ def _store_new(partner: Partner, pending: list[tuple[int, PartnerReportInput]]) 
     SubmittedHash.objects.bulk_create(hashes)
     new_url_ids = [sighting.url_id for sighting in sightings if not sighting.was_known]
     hash_report_ids = list(dict.fromkeys(submitted.report_id for submitted in hashes))
+    known_url_report_ids = [sighting.report_id for sighting in sightings if sighting.was_known]
     transaction.on_commit(lambda: enqueue_fetch(new_url_ids), robust=True)
     transaction.on_commit(lambda: enqueue_report_hashes_match(hash_report_ids), robust=True)
+    transaction.on_commit(lambda: enqueue_reports_status(known_url_report_ids), robust=True)
     return {index: report for report, (index, _) in zip(reports, pending, strict=True)}
 
 

@@ -87,14 +87,17 @@ def _case_report_ids(case: Case) -> list[int]:
     return [case.report_id] if case.report_id else []
 
 
-def case_refresh(case: Case) -> Case:
+def case_refresh(case: Case, *, contents: list[Content] | None = None) -> Case:
     """Put an open case in the right queue, and close it unseen if policy says its content is known.
 
-    Called after fetching and after each content's matching; cheap and idempotent.
+    Called after fetching and after each content's matching; cheap and idempotent. `contents` is
+    for a caller that knows them already (a case it has just created), to save reading them back.
     """
     if case.status != CaseStatus.OPEN or case.claimed_by_id:
         return case
-    contents = list(case.contents.all())
+    if contents is None:
+        # Not the encrypted preview: it is most of a row's bytes and nothing here reads it.
+        contents = list(case.contents.defer("preview"))
     if case.url_id is None:
         queue = CaseQueue.HASH_ONLY
     elif contents and all(content.matched_at for content in contents):
@@ -154,11 +157,13 @@ def _auto_close(case: Case, contents: list[Content], inherit: dict[int, Assessme
     return case
 
 
-@transaction.atomic
+# No savepoint: inside the fetch's transaction a failure here undoes the whole fetch anyway.
+@transaction.atomic(savepoint=False)
 def case_for_url(*, url: Url, contents: list[Content]) -> Case:
     """The open case of `url` (created if none), holding `contents`. The caller holds the URL's row
     lock, and the one-open-case-per-URL constraint backs it up."""
     case = Case.objects.filter(url=url).exclude(status=CaseStatus.CLOSED).first()
+    created = case is None
     if case is None:
         case = Case.objects.create(url=url)
     if contents:
@@ -166,7 +171,8 @@ def case_for_url(*, url: Url, contents: list[Content]) -> Case:
     Report.objects.filter(reported_urls__url=url, status=ReportStatus.RECEIVED).update(
         status=ReportStatus.IN_ASSESSMENT
     )
-    return case_refresh(case)
+    # A case created just now holds exactly `contents`.
+    return case_refresh(case, contents=list(dict.fromkeys(contents)) if created else None)
 
 
 @transaction.atomic

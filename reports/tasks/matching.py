@@ -5,7 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.conf import settings
+
+from reports.tasks.fetching import DIRECT_PUBLISH_LIMIT
+
+
+@worker_process_init.connect
+def _warm_match_index(**_kwargs: object) -> None:
+    """Load the near-duplicate index when a worker process starts (match workers set
+    HOTLINE_WARM_MATCH_INDEX=1; fetch-only workers need not hold it in memory)."""
+    if settings.HOTLINE_WARM_MATCH_INDEX:
+        from django.db import connection
+
+        from reports.selectors.match_index import get_match_index
+
+        index = get_match_index()
+        with index.lock:
+            index.catch_up()
+        connection.close()  # a forked child must not share its connection with the next one
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=8)
@@ -29,8 +47,19 @@ def enqueue_content_match(content_ids: Iterable[int]) -> None:
         match_content.delay(content_id)
 
 
-def enqueue_report_hashes_match(report_ids: Iterable[int]) -> None:
-    if not settings.HOTLINE_ENQUEUE_TASKS:
-        return
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def fan_out_report_hashes_match(report_ids: list[int]) -> int:
     for report_id in report_ids:
+        match_report_hashes.delay(report_id)
+    return len(report_ids)
+
+
+def enqueue_report_hashes_match(report_ids: Iterable[int]) -> None:
+    ids = list(report_ids)
+    if not settings.HOTLINE_ENQUEUE_TASKS or not ids:
+        return
+    if len(ids) > DIRECT_PUBLISH_LIMIT:
+        fan_out_report_hashes_match.delay(ids)
+        return
+    for report_id in ids:
         match_report_hashes.delay(report_id)

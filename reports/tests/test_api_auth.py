@@ -263,3 +263,20 @@ def test_create_partner_refuses_an_unknown_scope() -> None:
     with pytest.raises(CommandError, match="unknown scope"):
         run_create_partner("Bad scope Example", "--scopes", "submit,admin")
     assert not Partner.objects.filter(name="Bad scope Example").exists()
+
+
+@pytest.mark.django_db
+def test_admin_revokes_a_token_and_the_api_then_refuses_it(client, admin_user):
+    _partner, issued = partner_create(name="Revoked by admin", kind="hotline", country="NL")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {issued.secret}"}
+    assert client.get("/api/v1/reports", **headers).status_code == 200
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/reports/apitoken/",
+        {"action": "revoke", "_selected_action": [issued.token.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert ApiToken.objects.get(pk=issued.token.pk).revoked_at is not None
+    client.logout()
+    assert client.get("/api/v1/reports", **headers).status_code == 401

@@ -1,5 +1,8 @@
 """Shapes of the partner API (v1). These classes validate input and generate the OpenAPI schema.
 
+Input shapes are plain pydantic models: ninja's Schema runs model validators twice, which for a
+batch of 1,000 reports means canonicalising every URL twice.
+
 The shapes are a published contract: partners code against them. Add fields; never rename.
 """
 
@@ -10,7 +13,7 @@ from typing import Annotated, Literal
 
 from django.conf import settings
 from ninja import Schema
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reports.lib.hashes import InvalidHash, normalise_hash
 from reports.lib.urls import InvalidUrl, canonicalize_url
@@ -62,7 +65,7 @@ ReportedUrlStr = Annotated[
 ]
 
 
-class HashIn(Schema):
+class HashIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     algorithm: AlgorithmName
@@ -80,7 +83,7 @@ class HashIn(Schema):
             raise ValueError(str(exc)) from exc
 
 
-class ReportIn(Schema):
+class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     external_id: Text | None = Field(
@@ -191,7 +194,7 @@ class ReportPageOut(Schema):
     next_cursor: str | None
 
 
-class HashListIn(Schema):
+class HashListIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Text = Field(min_length=1, max_length=200)
@@ -206,13 +209,13 @@ class HashListOut(Schema):
     entries: int
 
 
-class HashEntryIn(Schema):
+class HashEntryIn(BaseModel):
     algorithm: str = Field(max_length=20)
     value: str = Field(max_length=200)
     category: str = Field("", max_length=20)
 
 
-class HashEntriesIn(Schema):
+class HashEntriesIn(BaseModel):
     entries: list[HashEntryIn] = Field(max_length=settings.HOTLINE_API_MAX_HASHLIST_ENTRIES)
 
 
