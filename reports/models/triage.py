@@ -50,6 +50,18 @@ class Case(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["status", "priority", "created_at"], name="case_queue_order")]
+        # What staff roles may do; reports/roles.py gives each role (a group) its set.
+        permissions = [
+            ("work_queue", "Can claim and work cases from the analyst queues"),
+            ("reveal_content", "Can reveal an unblurred preview (audited)"),
+            ("assess_content", "Can assess content"),
+            ("give_second_opinion", "Can give a second opinion on an assessment"),
+            ("reassign_case", "Can release or reassign another analyst's case"),
+            ("manage_referrals", "Can create, send and track referrals"),
+            ("view_statistics", "Can view statistics"),
+            ("view_exposure", "Can view analysts' exposure and workload"),
+            ("view_audit", "Can browse and export the audit trail"),
+        ]
 
     def __str__(self) -> str:
         return f"case {self.pk}"
