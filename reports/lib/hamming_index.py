@@ -30,9 +30,9 @@ if a worker shares one index between threads.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from itertools import combinations
 
 import numpy as np
@@ -60,16 +60,20 @@ _DELTA_MAX = 8192
 _LOAD_CHUNK_ROWS = 1 << 20
 
 
-@lru_cache(maxsize=None)
+@cache
 def _flip_masks(width: int, radius: int) -> np.ndarray:
-    """Every w-bit value with popcount <= radius (XOR with a key: every key within radius), by popcount."""
-    masks = [sum(1 << bit for bit in chosen) for k in range(radius + 1) for chosen in combinations(range(width), k)]
-    out = np.array(masks, dtype=np.int64)
+    """Every w-bit value with popcount <= radius: XORed with a key, every key within that radius."""
+    if _ball_size(width, radius) <= 4096:
+        chosen = (bits for k in range(radius + 1) for bits in combinations(range(width), k))
+        out = np.array([sum(1 << bit for bit in bits) for bits in chosen], dtype=np.int64)
+    else:
+        values = np.arange(1 << width, dtype=np.int64)
+        out = values[np.bitwise_count(values) <= radius]
     out.flags.writeable = False
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ball_size(width: int, radius: int) -> int:
     return sum(math.comb(width, k) for k in range(radius + 1)) if radius >= 0 else 0
 
@@ -89,6 +93,7 @@ class _Layout:
         s, a = divmod(r, len(self.widths))
         return [s if t <= a else s - 1 for t in range(len(self.widths))]
 
+    @cache  # noqa: B019 - a handful of layouts per process, each with a few radii
     def probes(self, r: int) -> tuple[int, float]:
         """(probed keys, expected candidates per stored row if codes were uniform) at query radius r."""
         keys = 0
@@ -206,12 +211,15 @@ class _Tables:
             where.append(region[keys + 1].astype(np.int64))  # end of each key's bucket, before the update
             values.append(packed.astype(np.uint32))
             # Bucket j now starts after the new rows whose key is < j, and after the k new rows of each earlier table.
-            steps = np.zeros(region.shape[0], dtype=region.dtype)
-            np.add.at(steps, keys + 1, 1)
-            np.cumsum(steps, out=steps)
-            region += steps
-            region += t * k
-        self.postings = np.insert(self.postings, np.concatenate(where), np.concatenate(values))
+            bounds = np.concatenate(([0], keys + 1, [region.shape[0]]))
+            region += np.repeat(np.arange(t * k, (t + 1) * k + 1, dtype=region.dtype), np.diff(bounds))
+        # Splice the new rows in at the ends of their buckets (sorted positions): one copy of the postings.
+        pieces = np.split(self.postings, np.concatenate(where))
+        inserted = np.concatenate(values)
+        spliced: list[np.ndarray] = [pieces[0]]
+        for i in range(inserted.shape[0]):
+            spliced += (inserted[i : i + 1], pieces[i + 1])
+        self.postings = np.concatenate(spliced)
         self.offsets = offsets
         self.n = n + k
 
@@ -236,29 +244,22 @@ class _Tables:
         self._groups[r] = groups
         return groups
 
-    def candidates(self, query: int, r: int, give_up_above: int) -> np.ndarray | None:
+    def candidates(self, query: int, r: int, give_up_above: int | None) -> np.ndarray | None:
         """Rows sharing a probed key with the query (with repeats), or None if there are more than give_up_above."""
         parts = []
         for group in self.groups(r):
             subs = np.array([(query >> shift) & group.mask for shift in group.shifts], dtype=np.int64)
             parts.append(((subs[:, None] ^ group.flips) + group.bases).ravel())
         keys = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        starts = self.offsets[keys]
-        lengths = self.offsets[keys + 1] - starts
-        nonempty = np.flatnonzero(lengths)
-        if nonempty.size == 0:
-            return np.zeros(0, dtype=np.uint32)
-        starts = starts[nonempty].astype(np.int64)
-        lengths = lengths[nonempty].astype(np.int64)
+        starts = self.offsets[keys].astype(np.intp)
+        lengths = self.offsets[keys + 1].astype(np.intp) - starts
         ends = np.cumsum(lengths)
         total = int(ends[-1])
-        if total > give_up_above:
+        if give_up_above is not None and total > give_up_above:
             return None
-        # Concatenate the ranges [start, start+length): a running sum of ones that jumps at each range boundary.
-        steps = np.ones(total, dtype=np.int64)
-        steps[0] = starts[0]
-        steps[ends[:-1]] = starts[1:] - (starts[:-1] + lengths[:-1]) + 1
-        return self.postings[np.cumsum(steps)]
+        # Concatenate the ranges [start, start + length) of postings: position i of the output belongs to range j
+        # and reads postings[starts[j] + i - (ends[j] - lengths[j])].
+        return self.postings[np.repeat(starts - (ends - lengths), lengths) + np.arange(total)]
 
 
 def _substrings(be_words: np.ndarray, start: int, width: int) -> np.ndarray:
@@ -311,10 +312,10 @@ def _scan(codes: np.ndarray, query: np.ndarray, r: int) -> tuple[np.ndarray, np.
 
 def _verify(codes: np.ndarray, rows: np.ndarray, query: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact distances of candidate rows (repeats allowed): (distinct rows within r, their distances)."""
-    words = codes.shape[1]
-    gathered = np.take(codes, rows, axis=0).reshape(-1)
-    np.bitwise_xor(gathered, np.tile(query, rows.shape[0]), out=gathered)
-    distance = _row_sums(np.bitwise_count(gathered), words)
+    gathered = np.take(codes, rows, axis=0)
+    distance = np.bitwise_count(gathered[:, 0] ^ query[0]).astype(np.uint16)
+    for word in range(1, codes.shape[1]):
+        distance += np.bitwise_count(gathered[:, word] ^ query[word])
     hits = np.flatnonzero(distance <= r)
     found = rows[hits].astype(np.int64)
     dist = distance[hits].astype(np.int64)
@@ -333,13 +334,28 @@ class HammingIndex:
     [(7, 1)]
 
     Ids are not checked for uniqueness: adding the same id twice stores two entries.
+
+    `max_distance` is the default query radius and the one the table layout is tuned for; any radius can be asked.
+    Two knobs exist for tests and tuning, not for production: `widths` fixes the substring widths (and then every
+    query probes the tables unless its probe set is unbounded), `delta_rows` fixes how many additions wait in the
+    brute-force delta before a merge.
     """
 
-    def __init__(self, bits: int, max_distance: int) -> None:
+    def __init__(
+        self, bits: int, max_distance: int, *, widths: Sequence[int] | None = None, delta_rows: int | None = None
+    ) -> None:
         if bits <= 0 or bits % 8:
             raise ValueError("bits must be a positive multiple of 8")
         if not 0 <= max_distance <= bits:
             raise ValueError(f"max_distance must be between 0 and {bits}")
+        if widths is not None:
+            widths = tuple(int(w) for w in widths)
+            if not widths or sum(widths) > bits or not all(1 <= w <= _MAX_WIDTH for w in widths):
+                raise ValueError(f"widths must be 1..{_MAX_WIDTH} bits each and cover at most {bits} bits")
+        if delta_rows is not None and delta_rows < 1:
+            raise ValueError("delta_rows must be positive")
+        self._fixed_layout = _Layout(bits, widths) if widths is not None else None
+        self._fixed_delta_rows = delta_rows
         self.bits = bits
         self.max_distance = max_distance
         self.nbytes_per_code = bits // 8
@@ -370,6 +386,11 @@ class HammingIndex:
         index._rebuild()
         return index
 
+    def add_hex_rows(self, rows: Iterable[tuple[int, str]]) -> None:
+        """Add (id, hex) rows in bulk: much cheaper per row than `add_hex` when catching up on many."""
+        for ids, codes in self._parse_hex_chunks(rows):
+            self.add(ids, codes)
+
     def add(self, ids: np.ndarray, codes: np.ndarray) -> None:
         """Add n hashes: ids (n,) int64 and codes (n, bits // 8) uint8, each row the hash's bytes in hex order."""
         ids = np.asarray(ids)
@@ -392,10 +413,10 @@ class HammingIndex:
         if self._delta_n >= self._delta_limit():
             self._merge_delta()
 
-    def add_hex(self, id: int, hex: str) -> None:  # noqa: A002 - the names the callers use
+    def add_hex(self, id: int, hex: str) -> None:
         self.add(np.array([id], dtype=np.int64), self._parse_hex(hex)[None, :])
 
-    def remove(self, id: int) -> int:  # noqa: A002
+    def remove(self, id: int) -> int:
         """Forget every entry with this id; returns how many there were. O(n): for takedowns, not bulk deletes."""
         removed = 0
         if self._delta_n:
@@ -466,24 +487,25 @@ class HammingIndex:
             ids, dist = ids[order], dist[order]
         return list(zip(ids.tolist(), dist.tolist(), strict=True))
 
-    def query_hex(self, hex: str, max_distance: int | None = None) -> list[tuple[int, int]]:  # noqa: A002
+    def query_hex(self, hex: str, max_distance: int | None = None) -> list[tuple[int, int]]:
         return self.query(self._parse_hex(hex).tobytes(), max_distance)
 
     def _search_main(self, raw: bytes, query_words: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
         n = self._n
         codes = self._codes[:n]
         rows: np.ndarray | None = None
+        tables = self._tables
         scan_cost = _scan_cost(n, self._words)
-        if self._tables is not None and _probe_cost(self._tables.layout, n, r, self._words) < scan_cost:
+        probe_cost = math.inf if tables is None else _probe_cost(tables.layout, n, r, self._words)
+        if tables is not None and (probe_cost < scan_cost or (self._fixed_layout and probe_cost < math.inf)):
             # Give up on probing if the buckets turn out fuller than a scan is dear (a big cluster of near-copies).
-            give_up_above = int(scan_cost / _candidate_cost(self._words))
-            candidates = self._tables.candidates(int.from_bytes(raw, "big"), r, give_up_above)
+            give_up_above = None if self._fixed_layout else int(scan_cost / _candidate_cost(self._words))
+            candidates = tables.candidates(int.from_bytes(raw, "big"), r, give_up_above)
             if candidates is not None:
                 rows, dist = _verify(codes, candidates, query_words, r)
         if rows is None:
             rows, dist = _scan(codes, query_words, r)
-        if self._n_dead and rows.size:
-            assert self._dead is not None
+        if self._dead is not None and self._n_dead and rows.size:
             alive = ~self._dead[rows]
             rows, dist = rows[alive], dist[alive]
         return rows, dist
@@ -492,9 +514,11 @@ class HammingIndex:
 
     def _delta_limit(self) -> int:
         # Big enough that merges (O(n) each) stay rare, small enough that scanning it stays cheap next to probing.
+        if self._fixed_delta_rows is not None:
+            return self._fixed_delta_rows
         return max(_DELTA_MIN, min(_DELTA_MAX, self._n // 1024))
 
-    def _parse_hex(self, hex: str) -> np.ndarray:  # noqa: A002
+    def _parse_hex(self, hex: str) -> np.ndarray:
         if len(hex) != 2 * self.nbytes_per_code:
             raise ValueError(f"expected {2 * self.nbytes_per_code} hex digits, got {len(hex)}")
         try:
@@ -597,23 +621,22 @@ class HammingIndex:
     def _index_new_rows(self, first_new: int) -> None:
         """Bring the tables up to date with main rows first_new..n-1: insert them, or rebuild if that is better."""
         n = self._n
-        if self._n_dead * 4 > n or (self._tables is None and n >= 2 * self._planned_at):
+        tables = self._tables
+        if self._n_dead * 4 > n or (tables is None and n >= 2 * self._planned_at):
             self._rebuild()
-            return
-        if n >= 2 * self._planned_at:
+        elif tables is not None and n >= 2 * self._planned_at and self._fixed_layout is None:
             # Re-plan at each doubling; rebuild only if the best layout for the new size differs.
             self._planned_at = n
-            assert self._tables is not None
-            if _plan_layout(self.bits, n, self.max_distance) != self._tables.layout:
+            if _plan_layout(self.bits, n, self.max_distance) != tables.layout:
                 self._rebuild()
-                return
-        if self._tables is not None:
-            self._tables.insert(self._big_endian(first_new, n))
+            else:
+                tables.insert(self._big_endian(first_new, n))
+        elif tables is not None:
+            tables.insert(self._big_endian(first_new, n))
 
     def _rebuild(self) -> None:
         """Drop removed rows, choose the layout for the current size, and build the tables from scratch."""
-        if self._n_dead:
-            assert self._dead is not None
+        if self._dead is not None and self._n_dead:
             alive = np.flatnonzero(~self._dead[: self._n])
             self._codes = self._codes[alive]
             self._ids = self._ids[alive]
@@ -621,7 +644,7 @@ class HammingIndex:
             self._dead = None
             self._n_dead = 0
         self._planned_at = self._n
-        layout = _plan_layout(self.bits, self._n, self.max_distance)
+        layout = self._fixed_layout or _plan_layout(self.bits, self._n, self.max_distance)
         if layout is None:
             self._tables = None
             return

@@ -41,6 +41,10 @@ def match_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MATCH_LOCK_KEY])
 
 
+def _hash_row(kind: int, pk: int, algorithm: str, value: str) -> tuple[int, int, str, int | None, str]:
+    return (kind, pk, value if algorithm == "pdq" else "", None, value if algorithm == "phash" else "")
+
+
 @dataclass
 class _Marks:
     content_seq: int = 0
@@ -55,42 +59,52 @@ class MatchIndex:
         self.marks = _Marks()
         self.lock = threading.Lock()
 
-    def _add(self, kind: int, pk: int, pdq: str, pdq_quality: int | None, phash: str) -> None:
-        if pdq and (pdq_quality is None or pdq_quality >= settings.HOTLINE_PDQ_MIN_QUALITY):
-            self.pdq.add_hex(encode(kind, pk), pdq)
-        if phash:
-            self.phash.add_hex(encode(kind, pk), phash)
+    def _load(self, rows: list[tuple[int, int, str, int | None, str]]) -> None:
+        """Add (kind, pk, pdq, pdq quality, phash) rows in bulk; low-quality PDQ hashes are left out."""
+        floor = settings.HOTLINE_PDQ_MIN_QUALITY
+        self.pdq.add_hex_rows(
+            (encode(kind, pk), pdq)
+            for kind, pk, pdq, quality, _ in rows
+            if pdq and (quality is None or quality >= floor)
+        )
+        self.phash.add_hex_rows((encode(kind, pk), phash) for kind, pk, _, _, phash in rows if phash)
 
     def catch_up(self) -> int:
-        """Load what was committed since the last call; returns how many rows were read."""
+        """Load what was committed since the last call, a chunk at a time; returns the rows read."""
         read = 0
-        contents = (
-            Content.objects.filter(match_seq__gt=self.marks.content_seq)
-            .order_by("match_seq")
-            .values_list("pk", "pdq", "pdq_quality", "phash", "match_seq")
-        )
-        for pk, pdq, quality, phash, seq in contents.iterator(chunk_size=_LOAD_CHUNK):
-            self._add(CONTENT, pk, pdq, quality, phash)
-            self.marks.content_seq = seq
-            read += 1
-        known = (
-            KnownHash.objects.filter(pk__gt=self.marks.known_id, algorithm__in=("pdq", "phash"))
-            .order_by("pk")
-            .values_list("pk", "algorithm", "value")
-        )
-        for pk, algorithm, value in known.iterator(chunk_size=_LOAD_CHUNK):
-            self._add(KNOWN, pk, value if algorithm == "pdq" else "", None, value if algorithm == "phash" else "")
-            self.marks.known_id = pk
-            read += 1
-        submitted = (
-            SubmittedHash.objects.filter(match_seq__gt=self.marks.submitted_seq, algorithm__in=("pdq", "phash"))
-            .order_by("match_seq")
-            .values_list("pk", "algorithm", "value", "match_seq")
-        )
-        for pk, algorithm, value, seq in submitted.iterator(chunk_size=_LOAD_CHUNK):
-            self._add(SUBMITTED, pk, value if algorithm == "pdq" else "", None, value if algorithm == "phash" else "")
-            self.marks.submitted_seq = seq
-            read += 1
+        while True:
+            contents = list(
+                Content.objects.filter(match_seq__gt=self.marks.content_seq)
+                .order_by("match_seq")
+                .values_list("pk", "pdq", "pdq_quality", "phash", "match_seq")[:_LOAD_CHUNK]
+            )
+            if not contents:
+                break
+            self._load([(CONTENT, pk, pdq, quality, phash) for pk, pdq, quality, phash, _ in contents])
+            self.marks.content_seq = contents[-1][4]
+            read += len(contents)
+        while True:
+            known = list(
+                KnownHash.objects.filter(pk__gt=self.marks.known_id, algorithm__in=("pdq", "phash"))
+                .order_by("pk")
+                .values_list("pk", "algorithm", "value")[:_LOAD_CHUNK]
+            )
+            if not known:
+                break
+            self._load([_hash_row(KNOWN, pk, algorithm, value) for pk, algorithm, value in known])
+            self.marks.known_id = known[-1][0]
+            read += len(known)
+        while True:
+            submitted = list(
+                SubmittedHash.objects.filter(match_seq__gt=self.marks.submitted_seq, algorithm__in=("pdq", "phash"))
+                .order_by("match_seq")
+                .values_list("pk", "algorithm", "value", "match_seq")[:_LOAD_CHUNK]
+            )
+            if not submitted:
+                break
+            self._load([_hash_row(SUBMITTED, pk, algorithm, value) for pk, algorithm, value, _ in submitted])
+            self.marks.submitted_seq = submitted[-1][3]
+            read += len(submitted)
         return read
 
     def near_pdq(self, hexes: list[str]) -> dict[int, int]:
