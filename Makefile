@@ -1,5 +1,6 @@
 # Hotline developer commands. On a machine with only Python 3.11, git and make:
 #   make demo   a running demo on SQLite with demo users and reports
+#   make demo-totp WHO=analyst   a demo user's current two-factor code
 #   make test   the whole test suite (SQLite with no environment; PostgreSQL/Redis if DATABASE_URL/REDIS_URL are set)
 #   make lint   ruff and the migrations check
 #   make clean  remove the virtualenv, caches and the demo database
@@ -15,10 +16,11 @@ RUNTIME_STAMP := $(VENV)/.hotline-requirements.stamp
 DEV_STAMP := $(VENV)/.hotline-requirements-dev.stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint clean
+.PHONY: help demo demo-totp test lint clean
 
 help:
 	@echo "make demo   run the demo on http://$(DEMO_ADDR)/ (SQLite, no services, demo logins)"
+	@echo "make demo-totp WHO=analyst   the current two-factor code of a demo user"
 	@echo "make test   run the whole test suite"
 	@echo "make lint   ruff check, ruff format --check, makemigrations --check"
 	@echo "make clean  remove $(VENV), caches and the demo database in var/"
@@ -57,10 +59,17 @@ demo: $(RUNTIME_STAMP)
 	$(DEMO_ENV) $(BIN)/python manage.py seed_demo --site $(DEMO_SITE) --wait-for-site 30 && \
 	echo && \
 	echo "Hotline demo: http://$(DEMO_ADDR)/  (report form: http://$(DEMO_ADDR)/report/)" && \
-	echo "Staff sign-in: http://$(DEMO_ADDR)/admin/  as admin (see Cases, Contents, Matches). Stop with Ctrl-C." && \
+	echo "Staff sign-in: http://$(DEMO_ADDR)/account/login/  as admin (then /admin/: Cases, Contents, Matches)." && \
+	echo "Two-factor code: \`make demo-totp WHO=admin\` in another terminal. Stop with Ctrl-C." && \
 	echo "Try the form with http://$(DEMO_SITE)/img/7.jpg (new) or http://$(DEMO_SITE)/img/3/cropped.jpg (near-duplicate)." && \
 	echo && \
 	$(DEMO_ENV) $(BIN)/python manage.py runserver $(DEMO_ADDR)
+
+# The current two-factor code of a demo user (WHO=admin, analyst, senior or coordinator), from the
+# demo's database.
+WHO ?= admin
+demo-totp: $(RUNTIME_STAMP)
+	@$(DEMO_ENV) $(BIN)/python manage.py demo_totp $(WHO)
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

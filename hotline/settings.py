@@ -60,6 +60,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Staff security (see the "Staff security" section below).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "two_factor",
+    "axes",
     "ninja",
     "pgtrigger",
     "reports",
@@ -74,8 +80,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks request.user verified (or not) by a second factor; right after authentication.
+    "django_otp.middleware.OTPMiddleware",
+    # Nothing under /staff/ runs for a user who has not passed the second factor.
+    "reports.middleware.StaffOTPRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a lockout raised during authentication into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "hotline.urls"
@@ -166,12 +178,53 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True  # inactivity expiry: the clock restarts on every request
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+
+# --- Staff security -------------------------------------------------------------------------
+# Every staff login takes a password and a second factor (TOTP, or a one-time recovery code), for
+# every role, admin included. There is deliberately no setting that switches this off:
+# - the only login page is two_factor's (/account/login/); the Django admin is an
+#   AdminSiteOTPRequired (hotline/urls.py), so its own password-only login form is gone;
+# - staff views are wrapped in reports.views.decorators.staff_view and, as a second line,
+#   reports.middleware.StaffOTPRequiredMiddleware refuses /staff/ to unverified sessions.
+# Accounts are made by `manage.py create_staff`, which enrols the TOTP device at creation.
+AUTHENTICATION_BACKENDS = [
+    # First: refuses any authentication attempt by a locked-out username or address.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "two_factor:login"
+LOGIN_REDIRECT_URL = "/staff/"
+LOGOUT_REDIRECT_URL = "two_factor:login"
+# Authenticator apps show this name next to the code.
+OTP_TOTP_ISSUER = "Hotline"
+# No "remember this browser": the second factor is asked at every login. (two_factor offers it
+# only when TWO_FACTOR_REMEMBER_COOKIE_AGE is set; it is not, on purpose.)
+# Time allowed between the password step and the token step of one login.
+TWO_FACTOR_LOGIN_TIMEOUT = 300
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed passwords, the username and the
+# client address are each locked out (even with the right password) for AXES_COOLOFF_HOURS.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_HOURS", 1)  # hours
+# Each entry locks out on its own: a username from any address, an address for any username.
+AXES_LOCKOUT_PARAMETERS = env_list("AXES_LOCKOUT_PARAMETERS", ["username", "ip_address"])
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "reports/staff/lockout.html"
+# The same proxy-aware client address as the rate limits (HOTLINE_TRUSTED_PROXY_COUNT).
+AXES_CLIENT_IP_CALLABLE = "reports.services.staff.login_client_ip"
+# two_factor's login form prefixes its fields with the wizard step ("auth-username"); axes must know
+# them, or it would lock out no username and keep the password in its attempt log.
+AXES_USERNAME_CALLABLE = "reports.services.staff.login_attempt_username"
+AXES_PASSWORD_FORM_FIELD = "auth-password"
+# Masked in axes' logs and attempt records: its defaults (username, address) and the login form's secrets.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "auth-password", "token-otp_token", "backup-otp_token"]
+# Successful logins go to the audit trail (reports.services.staff); no second, unchained log.
+AXES_DISABLE_ACCESS_LOG = True
 
 # --- Transport security (production) --------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -183,7 +236,10 @@ if not DEBUG and not TESTING:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    # The header only consents to the browsers' preload list; the domain joins it when its owner
+    # submits it (hstspreload.org). HTTPS-only for good suits a hotline; SECURE_HSTS_PRELOAD=0 to opt out
+    # (check --deploy then warns, security.W021, as it should).
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 if env_bool("HOTLINE_BEHIND_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -206,7 +262,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # Django attaches its own console handler in DEBUG; route through the root one only, once.
-    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # Failed logins and lockouts are warnings; axes' info lines (start-up, clean-ups) are noise.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # --- Hotline --------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from reports.views.decorators import unverified_staff_redirect
+
 # No inline script or style anywhere: everything comes from our own static files.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -63,4 +65,25 @@ class BodySizeLimitMiddleware:
             if request.path.startswith("/api/"):
                 return JsonResponse({"detail": "The request body is too large."}, status=413)
             return HttpResponse("The request is too large.", status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+
+class StaffOTPRequiredMiddleware:
+    """Defence in depth for staff pages: no request under /staff/ reaches a view unless its user has
+    passed the second factor in this session, whether or not the view is wrapped in `staff_view`.
+
+    Roles and permissions stay with the views; this only refuses password-only sessions. The public
+    pages and the partner API (/api/, token-authenticated) are not affected.
+    """
+
+    PREFIX = "/staff/"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(self.PREFIX):
+            response = unverified_staff_redirect(request)
+            if response is not None:
+                return response
         return self.get_response(request)

@@ -406,6 +406,12 @@ def blur_preview(jpeg: bytes, *, greyscale: bool = False) -> bytes:
     return _jpeg(blurred)
 
 
+def greyscale_preview(jpeg: bytes) -> bytes:
+    """The same preview in greyscale (for an analyst who reveals with colour off), without metadata."""
+    source = decode_image(jpeg, max_pixels=PREVIEW_MAX_SIDE * PREVIEW_MAX_SIDE * 4, draft_long_side=None)
+    return _jpeg(source.convert("L"))
+
+
 # ---------------------------------------------------------------------------------------------
 # Encryption at rest
 

@@ -8,7 +8,7 @@ from .intake import Report, ReportedUrl, SubmittedHash, Url
 from .matching import HashList, KnownHash, Match
 from .partners import ApiToken, Partner
 from .referrals import AbuseContact, Referral, ReferralEvent
-from .triage import Assessment, Case
+from .triage import Assessment, Case, RevealGrant, StaffPreference
 
 __all__ = [
     "AbuseContact",
@@ -26,6 +26,8 @@ __all__ = [
     "ReferralEvent",
     "Report",
     "ReportedUrl",
+    "RevealGrant",
+    "StaffPreference",
     "SubmittedHash",
     "Url",
 ]

@@ -93,3 +93,33 @@ class Assessment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_verdict_display()} ({self.pk})"
+
+
+class RevealGrant(models.Model):
+    """Permission to fetch one unblurred preview, once, shortly after an audited reveal.
+
+    Only the SHA-256 of the token is stored: a leaked database row cannot be replayed. `used_at`
+    makes the grant single-use (set by one conditional UPDATE, so two requests never both win).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reveal_grants")
+    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="reveal_grants")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reveal_grants")
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(db_default=Now())
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"reveal grant {self.pk}"
+
+
+class StaffPreference(models.Model):
+    """How one staff member wants previews shown (blur is not a preference: it is always on)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_preference")
+    greyscale = models.BooleanField(default=False, help_text="Show previews in greyscale by default.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user}"

@@ -3,15 +3,37 @@ what it holds is already known and assessed (then it is closed unseen, by policy
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from reports.models import Assessment, Case, Content, Match, Report, Url
-from reports.models.choices import CaseQueue, CaseStatus, ReportStatus, Verdict
+from reports.models import Assessment, Case, Content, Match, Report, RevealGrant, StaffPreference, Url
+from reports.models.choices import CaseQueue, CaseStatus, ReportStatus, Verdict, Virtual
+from reports.selectors.triage import (
+    REVEAL_ACTION,
+    SECOND_OPINION,
+    CaseFilters,
+    assessment_proposals,
+    claim_minutes,
+    claimable_cases,
+    claimable_q,
+    contents_first_seen,
+    holds_claim,
+    reveal_token_seconds,
+    second_opinion_first_seen,
+    second_opinion_q,
+    settled_assessments,
+)
 from reports.services.audit import audit_record
 
 QUEUE_PRIORITY = {
@@ -27,8 +49,9 @@ ILLEGAL_VERDICTS = frozenset({Verdict.BASELINE, Verdict.NATIONAL})
 
 def _latest_assessments(content_ids: Iterable[int]) -> dict[int, Assessment]:
     latest: dict[int, Assessment] = {}
-    for assessment in Assessment.objects.filter(content_id__in=list(content_ids)).order_by(
-        "content_id", "created_at", "pk"
+    # Not from a case still being worked or waiting for its second opinion: that is no decision yet.
+    for assessment in (
+        settled_assessments().filter(content_id__in=list(content_ids)).order_by("content_id", "created_at", "pk")
     ):
         latest[assessment.content_id] = assessment  # type: ignore[index]
     return latest
@@ -186,3 +209,461 @@ def case_for_hash_report(*, report: Report) -> Case:
 def cases_refresh_for_contents(content_ids: Iterable[int]) -> None:
     for case in Case.objects.filter(contents__in=list(content_ids), status=CaseStatus.OPEN).distinct():
         case_refresh(case)
+
+
+# --- Casework: claims, reveals, assessments, second opinions ------------------------------------
+#
+# Every function below checks what the acting user may do (the views check too, but a service
+# must be safe whoever calls it), takes the case's row lock where it changes the case, and writes
+# its audit event in the same transaction as the change.
+
+CLAIM_ATTEMPTS = 5
+
+
+def _case_locked(case: Case) -> Case:
+    return Case.objects.select_for_update().get(pk=case.pk)
+
+
+def _require(user: AbstractBaseUser, permission: str) -> None:
+    if not user.has_perm(f"reports.{permission}"):  # type: ignore[attr-defined]
+        raise PermissionDenied(f"needs reports.{permission}")
+
+
+def _take(case: Case, *, user: AbstractBaseUser, now: datetime, condition: Q, status: str) -> bool:
+    """Claim `case` for `user` if it still satisfies `condition` (one conditional UPDATE: of two
+    concurrent claims only one changes the row, on any database)."""
+    expires = now + timedelta(minutes=claim_minutes())
+    return bool(
+        Case.objects.filter(condition, pk=case.pk).update(claimed_by=user, claim_expires_at=expires, status=status)
+    )
+
+
+def _claim_audit(case: Case, *, user: AbstractBaseUser, queue: str, previous_holder: int | None) -> None:
+    audit_record(
+        action="case.claimed",
+        actor=user,
+        obj=case,
+        # An expired claim taken over names the analyst who had it.
+        details={"queue": queue, "previous_holder": previous_holder, "expires_at": case.claim_expires_at},
+    )
+
+
+@transaction.atomic
+def case_claim_next(
+    *, user: AbstractBaseUser, queue: str, filters: CaseFilters | None = None, exclude: Iterable[int] = ()
+) -> Case | None:
+    """Claim the first claimable case of `queue` (priority, then age) for `user`, or None if the
+    queue is empty. `SELECT … FOR UPDATE SKIP LOCKED` lets concurrent analysts each take a
+    different case without waiting on one another; a claim lasts HOTLINE_CLAIM_MINUTES, after
+    which the case is claimable again. `exclude`: cases this analyst just skipped."""
+    exclude = list(exclude)
+    if queue == SECOND_OPINION:
+        _require(user, "give_second_opinion")
+    else:
+        _require(user, "work_queue")
+        if queue not in CaseQueue.values:
+            raise ValueError(f"unknown queue {queue!r}")
+    for _attempt in range(CLAIM_ATTEMPTS):
+        now = timezone.now()
+        candidates = claimable_cases(queue, filters, user=user, now=now).exclude(pk__in=exclude)
+        case = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        if case is None:
+            return None
+        condition = second_opinion_q(now, user) if queue == SECOND_OPINION else claimable_q(now)
+        status = CaseStatus.AWAITING_SECOND_OPINION if queue == SECOND_OPINION else CaseStatus.IN_PROGRESS
+        previous = case.claimed_by_id
+        if _take(case, user=user, now=now, condition=condition, status=status):
+            case.refresh_from_db()
+            _claim_audit(case, user=user, queue=queue, previous_holder=previous)
+            return case
+    return None  # lost every race (SQLite only: PostgreSQL's row locks make the first try win)
+
+
+@transaction.atomic
+def case_claim(*, user: AbstractBaseUser, case: Case) -> Case:
+    """Claim one particular case (from its page): open work, or a second opinion for one who may
+    give it. Refused (PermissionDenied) when someone else holds it or it is not claimable."""
+    now = timezone.now()
+    case = _case_locked(case)
+    if holds_claim(user, case, now=now):
+        return case
+    if case.status == CaseStatus.AWAITING_SECOND_OPINION:
+        _require(user, "give_second_opinion")
+        condition, status, queue = second_opinion_q(now, user), CaseStatus.AWAITING_SECOND_OPINION, SECOND_OPINION
+    else:
+        _require(user, "work_queue")
+        condition, status, queue = claimable_q(now), CaseStatus.IN_PROGRESS, case.queue
+    previous = case.claimed_by_id
+    if not _take(case, user=user, now=now, condition=condition, status=status):
+        raise PermissionDenied("This case cannot be claimed now.")
+    case.refresh_from_db()
+    _claim_audit(case, user=user, queue=queue, previous_holder=previous)
+    return case
+
+
+def _unclaim(case: Case) -> None:
+    case.claimed_by = None
+    case.claim_expires_at = None
+    if case.status == CaseStatus.IN_PROGRESS:
+        case.status = CaseStatus.OPEN
+    case.save(update_fields=["claimed_by", "claim_expires_at", "status"])
+
+
+@transaction.atomic
+def case_release(*, user: AbstractBaseUser, case: Case) -> Case:
+    """Give a held case back to its queue (skip). The holder may; so may whoever may reassign."""
+    case = _case_locked(case)
+    if case.claimed_by_id is None:
+        return case
+    if case.claimed_by_id != user.pk:
+        _require(user, "reassign_case")
+    holder = case.claimed_by_id
+    _unclaim(case)
+    audit_record(action="case.released", actor=user, obj=case, details={"holder": holder})
+    # While it was held the pipeline left it alone: what it holds may have become known meanwhile.
+    return case_refresh(case)
+
+
+@transaction.atomic
+def case_reassign(*, by: AbstractBaseUser, case: Case, to: AbstractBaseUser) -> Case:
+    """Hand a case to another analyst (a coordinator's or senior analyst's decision)."""
+    _require(by, "reassign_case")
+    case = _case_locked(case)
+    if case.status in (CaseStatus.ASSESSED, CaseStatus.CLOSED):
+        raise ValueError("A finished case cannot be reassigned.")
+    if not to.is_active or not to.has_perm("reports.work_queue"):  # type: ignore[attr-defined]
+        raise ValueError("The case can only go to an active analyst.")
+    if case.status == CaseStatus.AWAITING_SECOND_OPINION:
+        if not to.has_perm("reports.give_second_opinion"):  # type: ignore[attr-defined]
+            raise ValueError("A second opinion can only go to a senior analyst.")
+        if case.assessments.filter(analyst_id=to.pk).exists():
+            raise ValueError("A second opinion cannot go to the analyst who made the assessment.")
+    previous = case.claimed_by_id
+    case.claimed_by = to
+    case.claim_expires_at = timezone.now() + timedelta(minutes=claim_minutes())
+    if case.status == CaseStatus.OPEN:
+        case.status = CaseStatus.IN_PROGRESS
+    case.save(update_fields=["claimed_by", "claim_expires_at", "status"])
+    audit_record(action="case.reassigned", actor=by, obj=case, details={"from": previous, "to": to.pk})
+    return case
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def content_reveal(*, user: AbstractBaseUser, content: Content, case: Case) -> str:
+    """Allow `user` to see one unblurred preview, once, now: the look is audited ("content.revealed",
+    counted as exposure) and a short-lived single-use token is returned for fetching the image.
+    Only the analyst holding the case may look, and only at content of that case."""
+    _require(user, "reveal_content")
+    now = timezone.now()
+    case = _case_locked(case)
+    if not holds_claim(user, case, now=now):
+        raise PermissionDenied("Claim the case before revealing its content.")
+    if not case.contents.filter(pk=content.pk).exists():
+        raise PermissionDenied("This content is not part of the case.")
+    if not Content.objects.filter(pk=content.pk).exclude(preview=b"").exists():
+        raise ValueError("The preview of this content has been deleted.")
+    token = secrets.token_urlsafe(32)
+    RevealGrant.objects.create(
+        user=user,
+        content=content,
+        case=case,
+        token_digest=_token_digest(token),
+        expires_at=now + timedelta(seconds=reveal_token_seconds()),
+    )
+    audit_record(action=REVEAL_ACTION, actor=user, obj=content, details={"case": case.pk, "sha256": content.sha256})
+    return token
+
+
+def reveal_grant_consume(*, user: AbstractBaseUser, content_id: int, token: str) -> bool:
+    """Spend a reveal token: True exactly once, for the user and content it was issued for, before
+    it expires. One conditional UPDATE, so two requests with the same token never both succeed."""
+    if not token or len(token) > 200:
+        return False
+    now = timezone.now()
+    return bool(
+        RevealGrant.objects.filter(
+            token_digest=_token_digest(token),
+            user_id=user.pk,
+            content_id=content_id,
+            used_at__isnull=True,
+            expires_at__gt=now,
+        ).update(used_at=now)
+    )
+
+
+@dataclass(frozen=True)
+class AssessmentFields:
+    """The ICCAM fields of one assessment."""
+
+    verdict: str
+    age_group: str = ""
+    gender: str = ""
+    virtual: str = Virtual.UNKNOWN
+    site_type: str = ""
+    commercial: bool | None = None
+    notes: str = ""
+
+    def same_classification(self, other: Assessment) -> bool:
+        return all(
+            getattr(self, name) == getattr(other, name)
+            for name in ("verdict", "age_group", "gender", "virtual", "site_type", "commercial")
+        )
+
+
+def _latest_in_case(case: Case) -> dict[int | None, Assessment]:
+    latest: dict[int | None, Assessment] = {}
+    for assessment in case.assessments.order_by("created_at", "pk"):
+        latest[assessment.content_id] = assessment
+    return latest
+
+
+def _propagate(content_ids: list[int]) -> None:
+    """Open cases elsewhere holding this content, or content matching it, may now be known: place
+    them again (and close them unseen where policy says so)."""
+    if not content_ids:
+        return
+    related = set(content_ids) | set(
+        Match.objects.filter(matched_content_id__in=content_ids, content__isnull=False).values_list(
+            "content_id", flat=True
+        )
+    )
+    cases_refresh_for_contents(sorted(related))
+
+
+def _case_finish(case: Case, *, actor: AbstractBaseUser) -> Case:
+    """Every content is assessed (and seen twice where the rule asks): the case is done.
+
+    Closed, as cases closed unseen are: referrals follow from its assessments' verdicts."""
+    now = timezone.now()
+    case.status = CaseStatus.CLOSED
+    case.assessed_at = case.closed_at = now
+    case.claimed_by = None
+    case.claim_expires_at = None
+    case.save(update_fields=["status", "assessed_at", "closed_at", "claimed_by", "claim_expires_at"])
+    latest = _latest_in_case(case)
+    audit_record(
+        action="case.assessed",
+        actor=actor,
+        obj=case,
+        details={"verdicts": sorted({assessment.verdict for assessment in latest.values()})},
+    )
+    reports_refresh_status(_case_report_ids(case))
+    _propagate([content_id for content_id in latest if content_id is not None])
+    return case
+
+
+def _case_progress(case: Case, *, actor: AbstractBaseUser) -> Case:
+    """After an assessment: done, waiting for a second opinion, or still being worked."""
+    contents = list(case.contents.defer("preview"))
+    latest = _latest_in_case(case)
+    if contents and any(content.pk not in latest for content in contents):
+        return case
+    if not contents and not latest:
+        return case
+    if contents and second_opinion_first_seen():
+        first_seen = contents_first_seen(case, contents)
+        pending = [a for a in latest.values() if a.content_id in first_seen and a.second_opinion_by_id is None]
+        if pending:
+            if case.status != CaseStatus.AWAITING_SECOND_OPINION:
+                case.status = CaseStatus.AWAITING_SECOND_OPINION
+                case.claimed_by = None
+                case.claim_expires_at = None
+                case.save(update_fields=["status", "claimed_by", "claim_expires_at"])
+                audit_record(
+                    action="case.awaiting_second_opinion",
+                    actor=actor,
+                    obj=case,
+                    details={"assessments": [a.pk for a in pending]},
+                )
+            return case
+    return _case_finish(case, actor=actor)
+
+
+@transaction.atomic
+def assessment_create(
+    *, user: AbstractBaseUser, case: Case, content: Content | None, fields: AssessmentFields
+) -> Assessment:
+    """Record the holder's classification of one content of the case (or of the case's URL when it
+    captured nothing). When the fields are exactly those proposed by an earlier assessment of the
+    same or matching content, the new one records it as `inherited_from`. Once every content is
+    assessed the case closes, or, for first-seen content under HOTLINE_SECOND_OPINION_FIRST_SEEN,
+    waits for a senior analyst's second opinion. A senior analyst assessing a case that waits for
+    their opinion gives it by that assessment."""
+    _require(user, "assess_content")
+    now = timezone.now()
+    case = _case_locked(case)
+    if not holds_claim(user, case, now=now):
+        raise PermissionDenied("Claim the case before assessing it.")
+    second_look = case.status == CaseStatus.AWAITING_SECOND_OPINION
+    if second_look:
+        _require(user, "give_second_opinion")
+        if case.assessments.filter(analyst_id=user.pk).exists():
+            raise PermissionDenied("A second opinion must come from another analyst.")
+    elif case.status != CaseStatus.IN_PROGRESS:
+        raise ValueError("This case is not being worked.")
+    if content is not None and not case.contents.filter(pk=content.pk).exists():
+        raise ValueError("This content is not part of the case.")
+    if content is None and case.contents.exists():
+        raise ValueError("Assess each content of the case.")
+    proposal = assessment_proposals([content], exclude_case=case).get(content.pk) if content is not None else None
+    inherited = (
+        proposal.assessment if proposal is not None and fields.same_classification(proposal.assessment) else None
+    )
+    assessment = Assessment(
+        case=case,
+        content=content,
+        url=case.url if content is None else None,
+        analyst=user,
+        verdict=fields.verdict,
+        age_group=fields.age_group,
+        gender=fields.gender,
+        virtual=fields.virtual,
+        site_type=fields.site_type,
+        commercial=fields.commercial,
+        notes=fields.notes,
+        inherited_from=inherited,
+        second_opinion_by=user if second_look else None,
+        second_opinion_at=now if second_look else None,
+    )
+    assessment.full_clean(exclude=["case", "content", "url", "analyst", "inherited_from", "second_opinion_by"])
+    assessment.save()
+    audit_record(
+        action="assessment.created",
+        actor=user,
+        obj=assessment,
+        details={
+            "case": case.pk,
+            "content": content.sha256 if content is not None else None,
+            "verdict": fields.verdict,
+            "virtual": fields.virtual,
+            "proposal": proposal.assessment.pk if proposal is not None else None,
+            "accepted_proposal": inherited is not None,
+            "second_opinion": second_look,
+        },
+    )
+    # Working the case keeps the claim alive.
+    case.claim_expires_at = now + timedelta(minutes=claim_minutes())
+    case.save(update_fields=["claim_expires_at"])
+    _case_progress(case, actor=user)
+    return assessment
+
+
+@transaction.atomic
+def case_confirm_second_opinion(*, user: AbstractBaseUser, case: Case, notes: str = "") -> Case:
+    """A senior analyst agrees with the assessments that wait for a second opinion; the case closes.
+    Never one's own assessment: four eyes are two people."""
+    _require(user, "give_second_opinion")
+    case = _case_locked(case)
+    if case.status != CaseStatus.AWAITING_SECOND_OPINION:
+        raise ValueError("This case does not wait for a second opinion.")
+    if not holds_claim(user, case):
+        raise PermissionDenied("Claim the case before giving a second opinion.")
+    pending = [a for a in _latest_in_case(case).values() if a.second_opinion_by_id is None]
+    if any(assessment.analyst_id == user.pk for assessment in pending):
+        raise PermissionDenied("A second opinion must come from another analyst.")
+    now = timezone.now()
+    Assessment.objects.filter(pk__in=[a.pk for a in pending]).update(second_opinion_by=user, second_opinion_at=now)
+    audit_record(
+        action="assessment.second_opinion",
+        actor=user,
+        obj=case,
+        details={
+            "agreed": True,
+            "assessments": [a.pk for a in pending],
+            "verdicts": [a.verdict for a in pending],
+            "notes": notes[:2000],
+        },
+    )
+    return _case_finish(case, actor=user)
+
+
+@dataclass
+class ConfirmResult:
+    confirmed: list[int] = dataclass_field(default_factory=list)
+    skipped: dict[int, str] = dataclass_field(default_factory=dict)
+
+
+@transaction.atomic
+def cases_confirm_known(*, user: AbstractBaseUser, case_ids: Iterable[int]) -> ConfirmResult:
+    """Close cases of known content at new locations without anyone looking: each content inherits
+    the settled assessment of the same file or of the content it matched (ICCAM: re-seen items
+    keep their classification). Nothing is revealed. A case is skipped, and left in its queue,
+    when any of its contents has nothing to inherit, when it is not in the known-content queue,
+    or when someone else holds it."""
+    _require(user, "work_queue")
+    _require(user, "assess_content")
+    ids = sorted({int(case_id) for case_id in case_ids})
+    result = ConfirmResult()
+    now = timezone.now()
+    available = Q(claimable_q(now)) | Q(claimed_by_id=user.pk, status=CaseStatus.IN_PROGRESS)
+    locked = {
+        case.pk: case
+        for case in Case.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            available, pk__in=ids, queue=CaseQueue.KNOWN_NEW_LOCATION
+        )
+    }
+    report_ids: set[int] = set()
+    for case_id in ids:
+        case = locked.get(case_id)
+        if case is None:
+            result.skipped[case_id] = "not available in the known-content queue"
+            continue
+        contents = list(case.contents.defer("preview"))
+        proposals = assessment_proposals(contents, exclude_case=case)
+        if not contents or any(content.pk not in proposals for content in contents):
+            result.skipped[case_id] = "not every content has an earlier assessment"
+            continue
+        Assessment.objects.bulk_create(
+            [
+                Assessment(
+                    case=case,
+                    content=content,
+                    analyst=user,
+                    verdict=proposals[content.pk].assessment.verdict,
+                    age_group=proposals[content.pk].assessment.age_group,
+                    gender=proposals[content.pk].assessment.gender,
+                    virtual=proposals[content.pk].assessment.virtual,
+                    site_type=proposals[content.pk].assessment.site_type,
+                    commercial=proposals[content.pk].assessment.commercial,
+                    inherited_from=proposals[content.pk].assessment,
+                    notes="Confirmed as known content without viewing.",
+                )
+                for content in contents
+            ]
+        )
+        case.status = CaseStatus.CLOSED
+        case.auto_closed = True
+        case.assessed_at = case.closed_at = now
+        case.claimed_by = None
+        case.claim_expires_at = None
+        case.save(update_fields=["status", "auto_closed", "assessed_at", "closed_at", "claimed_by", "claim_expires_at"])
+        audit_record(
+            action="case.confirmed_known",
+            actor=user,
+            obj=case,
+            details={
+                "contents": [content.sha256 for content in contents],
+                "inherited_from": [proposals[content.pk].assessment.pk for content in contents],
+                "verdicts": [proposals[content.pk].assessment.verdict for content in contents],
+                "how": [proposals[content.pk].how for content in contents],
+            },
+        )
+        report_ids.update(_case_report_ids(case))
+        result.confirmed.append(case_id)
+    reports_refresh_status(sorted(report_ids))
+    return result
+
+
+@transaction.atomic
+def staff_preference_set(*, user: AbstractBaseUser, greyscale: bool) -> StaffPreference:
+    """Remember how `user` wants previews shown by default (audited: a setting change)."""
+    preference, _created = StaffPreference.objects.select_for_update().get_or_create(user=user)
+    if preference.greyscale != greyscale:
+        preference.greyscale = greyscale
+        preference.save(update_fields=["greyscale", "updated_at"])
+        audit_record(action="staff.preference_changed", actor=user, obj=preference, details={"greyscale": greyscale})
+    return preference

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+
 import pytest
 from django.core.cache import cache
+from django.test import Client
 
 
 @pytest.fixture(autouse=True)
@@ -33,3 +37,31 @@ def pipeline(settings):
     yield settings
     app.conf.task_always_eager, app.conf.task_eager_propagates = previous
     reset_match_index()
+
+
+@pytest.fixture
+def staff_client(db, settings) -> Callable[..., Client]:
+    """Factory: `staff_client(role)` is a test Client logged in *and* verified by a second factor, as a
+    new staff user of `role` (analyst, senior_analyst, coordinator, admin) made by `staff_create`.
+
+    The client carries `.user`, `.password` and `.device` (the user's TOTP device). Verification is
+    what django_otp's `login(request, device)` does: the device's persistent id in the session under
+    DEVICE_ID_SESSION_KEY. Creating and logging in write "staff.created" and "auth.login" audit events.
+    """
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from reports.services.staff import staff_create
+    from reports.tests.factories import login_verified
+
+    # Each user's password is hashed once; the real hasher is slow on purpose.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    numbers = itertools.count(1)
+
+    def make(role: str, *, username: str | None = None) -> Client:
+        user, password, _uri = staff_create(username=username or f"{role}-{next(numbers)}", role=role)
+        device = TOTPDevice.objects.get(user=user, name="default")
+        client = login_verified(Client(), user, device)
+        client.user, client.password, client.device = user, password, device
+        return client
+
+    return make

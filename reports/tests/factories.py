@@ -8,8 +8,12 @@ from itertools import count
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpResponse
 from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reports.lib.urls import canonicalize_url
 from reports.models import Partner, Report
@@ -87,3 +91,45 @@ def submit_report(
 ) -> HttpResponse:
     """POST the public form as a visitor from `remote_addr` and return the response."""
     return client.post("/report/", report_form_data(urls, **overrides), REMOTE_ADDR=remote_addr)
+
+
+# --- Staff logins -------------------------------------------------------------------------------------
+# two_factor's login is a form wizard; its field prefix is the view class's name, normalised.
+LOGIN_WIZARD = "staff_login_view"
+
+
+def login_verified(client: Client, user: AbstractBaseUser, device: TOTPDevice | None = None) -> Client:
+    """Log `client` in as `user`, verified by `device` (default: the user's TOTP device), as
+    django_otp's login(request, device) does: the device's persistent id in the session."""
+    device = device or TOTPDevice.objects.get(user=user, confirmed=True, name="default")
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+def totp_now(device: TOTPDevice) -> str:
+    """The code the user's authenticator app shows now."""
+    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=device.drift)
+    return f"{code:0{device.digits}d}"
+
+
+def login_password_step(client: Client, username: str, password: str, **extra: Any) -> HttpResponse:
+    return client.post(
+        "/account/login/",
+        {f"{LOGIN_WIZARD}-current_step": "auth", "auth-username": username, "auth-password": password},
+        **extra,
+    )
+
+
+def login_token_step(client: Client, token: str, *, step: str = "token", **extra: Any) -> HttpResponse:
+    """The second step: a TOTP code (step "token") or a recovery code (step "backup")."""
+    return client.post("/account/login/", {f"{LOGIN_WIZARD}-current_step": step, f"{step}-otp_token": token}, **extra)
+
+
+def two_factor_login(client: Client, username: str, password: str, device: TOTPDevice) -> HttpResponse:
+    """The whole staff login, as a person does it: password, then the authenticator's current code."""
+    response = login_password_step(client, username, password)
+    assert response.status_code == 200, response
+    return login_token_step(client, totp_now(device))

@@ -34,8 +34,9 @@ from reports.models import (
     Url,
 )
 from reports.models.choices import CaptureError, CaseQueue, CaseStatus, FetchStatus, ReportSource, ReportStatus
+from reports.tests.factories import login_password_step, login_token_step, login_verified
 
-DEMO_USERNAMES = {"admin", "analyst", "coordinator"}
+DEMO_USERNAMES = {"admin", "analyst", "senior", "coordinator"}
 RESERVED_SUFFIXES = ("example.com", "example.org", ".example")
 VARIANTS = ("reencoded", "resized", "greyscale", "mirrored")
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -103,13 +104,23 @@ def test_demo_users_can_sign_in_with_their_roles(demo_settings, client):
     users = {user.username: user for user in get_user_model().objects.filter(username__in=DEMO_USERNAMES)}
     assert users["admin"].is_superuser
     assert not users["analyst"].is_superuser
-    assert all(user.is_staff for user in users.values())
-    assert list(users["analyst"].groups.values_list("name", flat=True)) == ["analyst"]
+    # The Django admin is for coordinators and admins only, as for users made by create_staff.
+    assert {name for name, user in users.items() if user.is_staff} == {"admin", "coordinator"}
+    for username, role in (("admin", "admin"), ("analyst", "analyst"), ("senior", "senior_analyst")):
+        assert list(users[username].groups.values_list("name", flat=True)) == [role]
     assert list(users["coordinator"].groups.values_list("name", flat=True)) == ["coordinator"]
+    assert "hotline-demo" in output
+    assert "manage.py demo_totp USER" in output
     for username in DEMO_USERNAMES:
         assert username in output
-        assert client.login(username=username, password="hotline-demo")
-    assert "hotline-demo" in output
+        # The whole two-factor login, with the code demo_totp prints.
+        out = StringIO()
+        call_command("demo_totp", username, stdout=out, stderr=StringIO())
+        client.logout()
+        assert login_password_step(client, username, "hotline-demo").status_code == 200
+        response = login_token_step(client, out.getvalue().strip())
+        assert response.status_code == 302, username
+        assert client.get("/staff/").status_code == 200, username
 
 
 @pytest.mark.django_db
@@ -144,7 +155,7 @@ def test_seeding_twice_does_not_duplicate_and_issues_a_fresh_partner_token(site_
     counts = (Report.objects.count(), Url.objects.count(), SubmittedHash.objects.count(), KnownHash.objects.count())
     second = seed("--site", site_authority)
 
-    assert get_user_model().objects.filter(username__in=DEMO_USERNAMES).count() == 3
+    assert get_user_model().objects.filter(username__in=DEMO_USERNAMES).count() == len(DEMO_USERNAMES)
     assert (Report.objects.count(), Url.objects.count(), SubmittedHash.objects.count(), KnownHash.objects.count()) == (
         counts
     )
@@ -302,7 +313,7 @@ def test_seeded_reports_take_the_whole_pipeline(pipeline, site_authority):
 @pytest.mark.django_db(transaction=True)
 def test_staff_see_the_pipeline_in_the_admin_without_any_picture(pipeline, site_authority, client):
     seed("--site", site_authority)
-    client.force_login(get_user_model().objects.get(username="admin"))
+    login_verified(client, get_user_model().objects.get(username="admin"))
 
     for path, expected in (
         ("/admin/reports/capture/?error__exact=dns", "2 captures"),

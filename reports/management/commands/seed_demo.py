@@ -22,7 +22,10 @@ and turned into a case while it is seeded. What is seeded:
   up; their fetch ends as a `dns` error without any lookup);
 - a demo partner (its API token printed) with a hash-only report: the MD5 of /img/3.jpg.
 
-Running it again resets the demo passwords, issues a fresh partner token and adds nothing else.
+The demo staff users (admin, analyst, senior, coordinator) get TOTP authenticators with fixed,
+published keys; `manage.py demo_totp USER` (DEBUG only) prints the current code for a login.
+
+Running it again resets the demo passwords and authenticators, issues a fresh partner token and adds nothing else.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from reports.models.choices import (
     FetchStatus,
     PartnerKind,
     ReportSource,
+    StaffRole,
     Verdict,
     Virtual,
     WhereFound,
@@ -72,6 +76,7 @@ from reports.services.partners import (
     token_issue,
     token_revoke,
 )
+from reports.services.staff import ADMIN_SITE_ROLES, staff_issue_devices
 from reports.services.triage import reports_refresh_status
 
 DEMO_PASSWORD = "hotline-demo"  # noqa: S105 - published on purpose; refused unless DEBUG
@@ -89,15 +94,20 @@ KNOWN_COPY = "/img/1.jpg?reupload=1"  # the same bytes as ORIGINAL at another ca
 @dataclass(frozen=True)
 class DemoUser:
     username: str
-    superuser: bool
-    groups: tuple[str, ...]
-    role: str
+    role: str  # a StaffRole: the user's group
+
+    @property
+    def totp_key(self) -> str:
+        """The authenticator key (hex), fixed and published like the password: `manage.py demo_totp
+        USER` prints the current code."""
+        return hashlib.sha1(f"hotline-demo-totp:{self.username}".encode(), usedforsecurity=False).hexdigest()
 
 
 DEMO_USERS = (
-    DemoUser("admin", superuser=True, groups=("admin",), role="superuser"),
-    DemoUser("analyst", superuser=False, groups=("analyst",), role="analyst"),
-    DemoUser("coordinator", superuser=False, groups=("coordinator",), role="coordinator"),
+    DemoUser("admin", role=StaffRole.ADMIN),
+    DemoUser("analyst", role=StaffRole.ANALYST),
+    DemoUser("senior", role=StaffRole.SENIOR_ANALYST),
+    DemoUser("coordinator", role=StaffRole.COORDINATOR),
 )
 
 
@@ -264,15 +274,16 @@ class Command(BaseCommand):
             user, _created = user_model.objects.get_or_create(
                 username=demo.username, defaults={"email": f"{demo.username}@example.org"}
             )
-            # Reset every run, so the printed logins always work.
-            user.is_staff = True
+            # Reset every run, so the printed logins always work: the password, the role (as
+            # staff_create gives it) and the authenticator with its fixed key.
+            user.is_staff = demo.role in ADMIN_SITE_ROLES
             user.is_active = True
-            user.is_superuser = demo.superuser
+            user.is_superuser = demo.role == StaffRole.ADMIN
             user.set_password(DEMO_PASSWORD)
             user.save()
-            for name in demo.groups:
-                group, _ = Group.objects.get_or_create(name=name)
-                user.groups.add(group)
+            group, _ = Group.objects.get_or_create(name=demo.role)
+            user.groups.set([group])
+            staff_issue_devices(user=user, totp_key=demo.totp_key)
 
     @transaction.atomic
     def _seed_partner(self) -> str:
@@ -496,9 +507,12 @@ class Command(BaseCommand):
         if urls[FetchStatus.PENDING]:
             out("  (Pending URLs are fetched by Celery workers, or by the sweeper if none was queued.)")
         out("")
-        out("Demo logins (DEBUG only; these passwords are public):")
+        labels = dict(StaffRole.choices)
+        out("Demo staff logins (DEBUG only; these passwords and authenticator keys are public):")
         for user in DEMO_USERS:
-            out(f"  {user.username:<12} / {DEMO_PASSWORD}   ({user.role})")
+            out(f"  {user.username:<12} / {DEMO_PASSWORD}   ({labels[user.role]})")
+        out("Every login also asks for a two-factor code. Get the current one with:")
+        out("  DEBUG=1 python manage.py demo_totp USER      (e.g. demo_totp analyst)")
         out(f"Demo partner API token ({DEMO_PARTNER}, all scopes, new every run): {token}")
 
 
