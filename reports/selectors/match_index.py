@@ -58,6 +58,7 @@ class MatchIndex:
         self.phash = HammingIndex(bits=64, max_distance=max(settings.HOTLINE_PHASH_THRESHOLD, 1))
         self.marks = _Marks()
         self.lock = threading.Lock()
+        self.warm = False  # has loaded everything committed before its first use
 
     def _load(self, rows: list[tuple[int, int, str, int | None, str]]) -> None:
         """Add (kind, pk, pdq, pdq quality, phash) rows in bulk; low-quality PDQ hashes are left out."""
@@ -83,6 +84,8 @@ class MatchIndex:
             self._load([(CONTENT, pk, pdq, quality, phash) for pk, pdq, quality, phash, _ in contents])
             self.marks.content_seq = contents[-1][4]
             read += len(contents)
+            if len(contents) < _LOAD_CHUNK:
+                break
         while True:
             known = list(
                 KnownHash.objects.filter(pk__gt=self.marks.known_id, algorithm__in=("pdq", "phash"))
@@ -94,6 +97,8 @@ class MatchIndex:
             self._load([_hash_row(KNOWN, pk, algorithm, value) for pk, algorithm, value in known])
             self.marks.known_id = known[-1][0]
             read += len(known)
+            if len(known) < _LOAD_CHUNK:
+                break
         while True:
             submitted = list(
                 SubmittedHash.objects.filter(match_seq__gt=self.marks.submitted_seq, algorithm__in=("pdq", "phash"))
@@ -105,6 +110,9 @@ class MatchIndex:
             self._load([_hash_row(SUBMITTED, pk, algorithm, value) for pk, algorithm, value, _ in submitted])
             self.marks.submitted_seq = submitted[-1][3]
             read += len(submitted)
+            if len(submitted) < _LOAD_CHUNK:
+                break
+        self.warm = True
         return read
 
     def near_pdq(self, hexes: list[str]) -> dict[int, int]:

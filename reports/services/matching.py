@@ -203,10 +203,11 @@ def content_match(*, content_id: int) -> list[Match]:
     exactly, then earlier content, list entries and submitted hashes by PDQ (all 8 dihedral
     variants, so mirrored copies match) and pHash. Idempotent: content matched once is skipped."""
     index = get_match_index()
-    with index.lock:
-        # Most of the reading (all of it, for a fresh worker) happens before the lock that
-        # serialises matching; under the lock only what committed meanwhile is left to read.
-        index.catch_up()
+    if not index.warm:
+        with index.lock:
+            # A fresh worker's big first load happens before the lock that serialises matching;
+            # under the lock only what committed meanwhile is left to read.
+            index.catch_up()
     match_lock()
     content = Content.objects.select_for_update().filter(pk=content_id).first()
     if content is None or content.matched_at is not None:
