@@ -134,9 +134,9 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Celery ---------------------------------------------------------------------------------
-# No REDIS_URL: the same task code runs in-process (eagerly), so the demo needs no services.
-# CELERY_BROKER_URL may put the broker elsewhere than the cache (e.g. another Redis database, so that
-# clearing the cache can never drop queued work); it defaults to REDIS_URL.
+# No broker (neither CELERY_BROKER_URL nor REDIS_URL): the same task code runs in-process (eagerly),
+# so the demo needs no services. CELERY_BROKER_URL may put the broker elsewhere than the cache (e.g.
+# another Redis database, so that clearing the cache can never drop queued work).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -355,6 +355,19 @@ HOTLINE_SWEEP_AFTER_SECONDS = env_int("HOTLINE_SWEEP_AFTER_SECONDS", 600)
 # Queue pipeline work when reports arrive. Tests and intake benchmarks switch it off to measure
 # or exercise intake alone; the sweeper catches up on whatever was left pending.
 HOTLINE_ENQUEUE_TASKS = env_bool("HOTLINE_ENQUEUE_TASKS", True)
+
+# --- Analyst workspace (see docs/analyst.md) -------------------------------------------------
+# How long a claim on a case holds; every assessment renews it. An analyst who walks away frees the
+# case when it runs out: it is then claimable by anyone.
+HOTLINE_CLAIM_MINUTES = env_int("HOTLINE_CLAIM_MINUTES", 30)
+# How long a revealed image stays unblurred on screen before it is blurred again.
+HOTLINE_REVEAL_SECONDS = env_int("HOTLINE_REVEAL_SECONDS", 10)
+# How long the single-use token of a reveal may wait before the browser fetches the image with it.
+HOTLINE_REVEAL_TOKEN_SECONDS = env_int("HOTLINE_REVEAL_TOKEN_SECONDS", 30)
+# Reveals per analyst per day from which the pages suggest a break (a soft limit: it never blocks).
+HOTLINE_REVEAL_SOFT_LIMIT = env_int("HOTLINE_REVEAL_SOFT_LIMIT", 50)
+# Four eyes: an assessment of first-seen content waits for a senior analyst's second opinion.
+HOTLINE_SECOND_OPINION_FIRST_SEEN = env_bool("HOTLINE_SECOND_OPINION_FIRST_SEEN", True)
 
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 150)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 180)

@@ -369,3 +369,35 @@ class KnownHashAdmin(ReadOnlyAdmin):
     list_select_related = ("hash_list",)
     search_fields = ("value",)
     fields = ("hash_list", "algorithm", "value", "category", "quarantined", "added_at")
+
+
+# --- The analyst workspace, read-only -------------------------------------------------------------
+
+
+@admin.register(models.RevealGrant)
+class RevealGrantAdmin(ReadOnlyAdmin):
+    """Who was allowed to see which unblurred preview, and whether they did. Issued only by an audited
+    reveal (`content_reveal`); the token's digest is never shown, and no picture is."""
+
+    list_display = ("id", "user", "content", "case", "created_at", "expires_at", "used_at")
+    list_filter = (("used_at", admin.EmptyFieldListFilter), ("user", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("user", "content", "case")
+    search_fields = ("user__username", "content__sha256")
+    date_hierarchy = "created_at"
+    # An explicit list without `token_digest`.
+    fields = ("user", "content", "case", "created_at", "expires_at", "used_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[models.RevealGrant]:
+        # Neither the digest nor the content's encrypted preview is read for these pages.
+        return super().get_queryset(request).defer("token_digest", "content__preview")
+
+
+@admin.register(models.StaffPreference)
+class StaffPreferenceAdmin(ReadOnlyAdmin):
+    """Staff members' display preferences; each changes their own on the staff pages (audited)."""
+
+    list_display = ("user", "greyscale", "updated_at")
+    list_filter = ("greyscale",)
+    list_select_related = ("user",)
+    search_fields = ("user__username",)
+    fields = ("user", "greyscale", "updated_at")

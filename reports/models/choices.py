@@ -86,6 +86,11 @@ class CaseStatus(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
+# Work nobody has finished: claimable when nobody holds it or the claim ran out (selectors.triage.claimable_q).
+# The partial index case_claim_order covers exactly these statuses; change both together.
+CLAIMABLE_CASE_STATUSES = (CaseStatus.OPEN, CaseStatus.IN_PROGRESS)
+
+
 class CaseQueue(models.TextChoices):
     """Queues in priority order (lower value of `Case.priority` first)."""
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
 
-from .choices import AgeGroup, CaseQueue, CaseStatus, Gender, SiteType, Verdict, Virtual
+from .choices import CLAIMABLE_CASE_STATUSES, AgeGroup, CaseQueue, CaseStatus, Gender, SiteType, Verdict, Virtual
 from .content import Content
 from .intake import Report, Url
 
@@ -49,7 +49,18 @@ class Case(models.Model):
                 fields=["report"], condition=models.Q(url__isnull=True), name="case_one_per_hash_report"
             ),
         ]
-        indexes = [models.Index(fields=["status", "priority", "created_at"], name="case_queue_order")]
+        indexes = [
+            models.Index(fields=["status", "priority", "created_at"], name="case_queue_order"),
+            # "Next case" (reports.selectors.triage.claimable_cases): the first case of one queue in
+            # work order, among the statuses claimable_q accepts. Only work not yet done is in it, so
+            # the scan starts at the head of the queue and stops at the first case nobody holds.
+            # Whether a claim has run out depends on the time, so that is checked row by row.
+            models.Index(
+                fields=["queue", "priority", "created_at", "id"],
+                condition=models.Q(status__in=list(CLAIMABLE_CASE_STATUSES)),
+                name="case_claim_order",
+            ),
+        ]
         # What staff roles may do; reports/roles.py gives each role (a group) its set.
         permissions = [
             ("work_queue", "Can claim and work cases from the analyst queues"),

@@ -34,7 +34,7 @@ from reports.models import (
     ReportedUrl,
     SubmittedHash,
 )
-from reports.models.choices import CaseQueue, CaseStatus
+from reports.models.choices import CLAIMABLE_CASE_STATUSES, CaseQueue, CaseStatus
 
 # The senior analysts' queue: cases whose first-seen content waits for a second pair of eyes.
 SECOND_OPINION = "second_opinion"
@@ -55,37 +55,6 @@ CASEWORK_ACTIONS = (
     "assessment.second_opinion",
     "case.confirmed_known",
 )
-
-DEFAULT_CLAIM_MINUTES = 30
-DEFAULT_REVEAL_SECONDS = 10
-DEFAULT_REVEAL_SOFT_LIMIT = 50
-DEFAULT_REVEAL_TOKEN_SECONDS = 30
-
-
-def claim_minutes() -> int:
-    """How long a claim holds (HOTLINE_CLAIM_MINUTES): an analyst who walks away frees the case."""
-    return int(getattr(settings, "HOTLINE_CLAIM_MINUTES", DEFAULT_CLAIM_MINUTES))
-
-
-def reveal_seconds() -> int:
-    """How long a revealed image stays unblurred on screen (HOTLINE_REVEAL_SECONDS)."""
-    return int(getattr(settings, "HOTLINE_REVEAL_SECONDS", DEFAULT_REVEAL_SECONDS))
-
-
-def reveal_soft_limit() -> int:
-    """Reveals per analyst per day after which a break is suggested (HOTLINE_REVEAL_SOFT_LIMIT)."""
-    return int(getattr(settings, "HOTLINE_REVEAL_SOFT_LIMIT", DEFAULT_REVEAL_SOFT_LIMIT))
-
-
-def reveal_token_seconds() -> int:
-    """How long a reveal token may wait before the browser fetches the image with it."""
-    return int(getattr(settings, "HOTLINE_REVEAL_TOKEN_SECONDS", DEFAULT_REVEAL_TOKEN_SECONDS))
-
-
-def second_opinion_first_seen() -> bool:
-    """Whether an assessment of first-seen content needs a second opinion (four eyes)."""
-    return bool(getattr(settings, "HOTLINE_SECOND_OPINION_FIRST_SEEN", True))
-
 
 # --- Filters ---------------------------------------------------------------------------------
 
@@ -134,9 +103,7 @@ def cases_filter(cases: QuerySet[Case], filters: CaseFilters | None, *, now: dat
 
 def claimable_q(now: datetime) -> Q:
     """Open work nobody holds: never claimed, released, or claimed by someone whose claim ran out."""
-    return Q(status__in=[CaseStatus.OPEN, CaseStatus.IN_PROGRESS]) & (
-        Q(claimed_by__isnull=True) | Q(claim_expires_at__lt=now)
-    )
+    return Q(status__in=list(CLAIMABLE_CASE_STATUSES)) & (Q(claimed_by__isnull=True) | Q(claim_expires_at__lt=now))
 
 
 def _assessed_by(user: Any) -> Exists:
@@ -616,7 +583,7 @@ def exposure_by_analyst(*, since: datetime) -> list[ExposureRow]:
     }
     user_ids = set(reveals) | set(today) | set(hours) | set(assessed)
     names = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
-    limit = reveal_soft_limit()
+    limit = settings.HOTLINE_REVEAL_SOFT_LIMIT
     rows = [
         ExposureRow(
             user_id=user_id,

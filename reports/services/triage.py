@@ -24,13 +24,10 @@ from reports.selectors.triage import (
     SECOND_OPINION,
     CaseFilters,
     assessment_proposals,
-    claim_minutes,
     claimable_cases,
     claimable_q,
     contents_first_seen,
     holds_claim,
-    reveal_token_seconds,
-    second_opinion_first_seen,
     second_opinion_q,
     settled_assessments,
 )
@@ -231,11 +228,15 @@ def _require(user: AbstractBaseUser, permission: str) -> None:
 
 def _take(case: Case, *, user: AbstractBaseUser, now: datetime, condition: Q, status: str) -> bool:
     """Claim `case` for `user` if it still satisfies `condition` (one conditional UPDATE: of two
-    concurrent claims only one changes the row, on any database)."""
-    expires = now + timedelta(minutes=claim_minutes())
-    return bool(
+    concurrent claims only one changes the row, on any database). On success `case` says so too:
+    the caller holds the row lock, so nothing else changed it and reading it back would tell nothing."""
+    expires = now + timedelta(minutes=settings.HOTLINE_CLAIM_MINUTES)
+    taken = bool(
         Case.objects.filter(condition, pk=case.pk).update(claimed_by=user, claim_expires_at=expires, status=status)
     )
+    if taken:
+        case.claimed_by, case.claim_expires_at, case.status = user, expires, status
+    return taken
 
 
 def _claim_audit(case: Case, *, user: AbstractBaseUser, queue: str, previous_holder: int | None) -> None:
@@ -273,7 +274,6 @@ def case_claim_next(
         status = CaseStatus.AWAITING_SECOND_OPINION if queue == SECOND_OPINION else CaseStatus.IN_PROGRESS
         previous = case.claimed_by_id
         if _take(case, user=user, now=now, condition=condition, status=status):
-            case.refresh_from_db()
             _claim_audit(case, user=user, queue=queue, previous_holder=previous)
             return case
     return None  # lost every race (SQLite only: PostgreSQL's row locks make the first try win)
@@ -296,7 +296,6 @@ def case_claim(*, user: AbstractBaseUser, case: Case) -> Case:
     previous = case.claimed_by_id
     if not _take(case, user=user, now=now, condition=condition, status=status):
         raise PermissionDenied("This case cannot be claimed now.")
-    case.refresh_from_db()
     _claim_audit(case, user=user, queue=queue, previous_holder=previous)
     return case
 
@@ -340,7 +339,7 @@ def case_reassign(*, by: AbstractBaseUser, case: Case, to: AbstractBaseUser) -> 
             raise ValueError("A second opinion cannot go to the analyst who made the assessment.")
     previous = case.claimed_by_id
     case.claimed_by = to
-    case.claim_expires_at = timezone.now() + timedelta(minutes=claim_minutes())
+    case.claim_expires_at = timezone.now() + timedelta(minutes=settings.HOTLINE_CLAIM_MINUTES)
     if case.status == CaseStatus.OPEN:
         case.status = CaseStatus.IN_PROGRESS
     case.save(update_fields=["claimed_by", "claim_expires_at", "status"])
@@ -372,7 +371,7 @@ def content_reveal(*, user: AbstractBaseUser, content: Content, case: Case) -> s
         content=content,
         case=case,
         token_digest=_token_digest(token),
-        expires_at=now + timedelta(seconds=reveal_token_seconds()),
+        expires_at=now + timedelta(seconds=settings.HOTLINE_REVEAL_TOKEN_SECONDS),
     )
     audit_record(action=REVEAL_ACTION, actor=user, obj=content, details={"case": case.pk, "sha256": content.sha256})
     return token
@@ -464,7 +463,7 @@ def _case_progress(case: Case, *, actor: AbstractBaseUser) -> Case:
         return case
     if not contents and not latest:
         return case
-    if contents and second_opinion_first_seen():
+    if contents and settings.HOTLINE_SECOND_OPINION_FIRST_SEEN:
         first_seen = contents_first_seen(case, contents)
         pending = [a for a in latest.values() if a.content_id in first_seen and a.second_opinion_by_id is None]
         if pending:
@@ -546,7 +545,7 @@ def assessment_create(
         },
     )
     # Working the case keeps the claim alive.
-    case.claim_expires_at = now + timedelta(minutes=claim_minutes())
+    case.claim_expires_at = now + timedelta(minutes=settings.HOTLINE_CLAIM_MINUTES)
     case.save(update_fields=["claim_expires_at"])
     _case_progress(case, actor=user)
     return assessment

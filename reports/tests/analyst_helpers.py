@@ -25,9 +25,10 @@ def _image_bytes(seed: int) -> bytes:
     return encode(scene(seed))
 
 
-def make_content(seed: int, *, matched: bool = True, **overrides: object) -> Content:
-    """A Content row as fetching makes it (hashes, an encrypted <= 512 px preview) for picture `seed`."""
-    data = _image_bytes(seed)
+def make_content(seed: int, *, matched: bool = True, image: Image.Image | None = None, **overrides: object) -> Content:
+    """A Content row as fetching makes it (hashes, an encrypted <= 512 px preview) for picture `seed`,
+    or for `image` (another picture drawn in code) when given."""
+    data = _image_bytes(seed) if image is None else encode(image)
     digest, image = digest_image(data)
     fields: dict[str, object] = {
         "sha256": digest.sha256,

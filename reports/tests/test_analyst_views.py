@@ -249,6 +249,34 @@ def test_next_case_on_an_empty_queue_says_so(staff_client) -> None:
 
 
 @pytest.mark.django_db
+def test_next_case_after_assessing_first_seen_content_stays_in_the_analysts_queue(staff_client) -> None:
+    """The assessed case now waits in "Second opinion", a queue the analyst may not work: its page's
+    "Next case" (n) draws from the queue the case came from. A senior analyst who did not assess it
+    goes on with the second opinions."""
+    analyst, senior = staff_client("analyst"), staff_client("senior_analyst")
+    make_case(41)
+    make_case(42)
+    case = case_claim_next(user=analyst.user, queue=CaseQueue.NEW_UNKNOWN)
+    assessment_create(
+        user=analyst.user, case=case, content=case.contents.get(), fields=AssessmentFields(verdict=Verdict.NOT_ILLEGAL)
+    )
+    case.refresh_from_db()
+    assert case.status == CaseStatus.AWAITING_SECOND_OPINION
+
+    page = analyst.get(f"/staff/cases/{case.pk}/").content.decode()
+    assert '<form method="post" action="/staff/queues/new_unknown/next">' in page
+    assert 'data-shortcut="next"' in page
+    assert "/staff/queues/second_opinion/next" not in page
+    response = analyst.post("/staff/queues/new_unknown/next")
+    assert response.status_code == 302
+    assert response["Location"] != f"/staff/cases/{case.pk}/"
+    assert response["Location"].startswith("/staff/cases/")
+
+    page = senior.get(f"/staff/cases/{case.pk}/").content.decode()
+    assert '<form method="post" action="/staff/queues/second_opinion/next">' in page
+
+
+@pytest.mark.django_db
 def test_case_page_shows_report_url_captures_hashes_and_only_blurred_previews(staff_client) -> None:
     analyst = staff_client("analyst")
     case = make_case(6, 7, description="Seen on a forum")

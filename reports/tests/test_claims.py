@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from reports.models import AuditEvent, Case, Url
 from reports.models.choices import CaseQueue, CaseStatus
-from reports.selectors.triage import CaseFilters, queue_counts
+from reports.selectors.triage import CaseFilters, claimable_cases, queue_counts
 from reports.services.partners import PartnerReportInput, partner_reports_submit
 from reports.services.triage import case_claim, case_claim_next, case_for_url, case_reassign, case_release
 from reports.tests.analyst_helpers import make_case, make_content
@@ -215,3 +215,30 @@ def test_concurrent_analysts_claim_every_case_exactly_once(staff_client) -> None
     for analyst_pk, pks in claimed.items():
         assert all(holders[pk] == analyst_pk for pk in pks)
     assert AuditEvent.objects.filter(action="case.claimed").count() == CASES
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the claim's query plan is PostgreSQL's")
+@pytest.mark.django_db
+def test_the_next_case_is_read_from_the_head_of_the_claim_index(staff_client) -> None:
+    """The claim's SELECT walks the partial index case_claim_order in work order and stops at the first
+    case nobody holds: no sort of the whole queue. (If claimable_q and the index's condition drift
+    apart, PostgreSQL can no longer use the index and the claim sorts every open case again.)"""
+    analyst = staff_client("analyst").user
+    for seed in range(3):
+        make_case(70 + seed)
+    queryset = claimable_cases(NEW, user=analyst).select_for_update(skip_locked=True, of=("self",))[:1]
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        sql, params = queryset.query.get_compiler(connection=connection).as_sql()
+        # A table this small would be read whole; the question is whether the index can serve at all.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+
+    nodes, todo = [], [plan[0]["Plan"]]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        todo.extend(node.get("Plans", []))
+    assert [node.get("Index Name") for node in nodes if "Index Name" in node] == ["case_claim_order"]
+    assert not [node for node in nodes if node["Node Type"] in ("Sort", "Incremental Sort")]

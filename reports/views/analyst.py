@@ -55,8 +55,6 @@ from reports.selectors.triage import (
     known_case_summaries,
     queue_cases,
     queue_counts,
-    reveal_seconds,
-    reveal_soft_limit,
     reveals_today,
     sees_all_cases,
     start_of_today,
@@ -96,7 +94,7 @@ def _greyscale(user: Any) -> bool:
 
 def _wellbeing(user: Any) -> dict[str, Any]:
     count = reveals_today(user)
-    limit = reveal_soft_limit()
+    limit = settings.HOTLINE_REVEAL_SOFT_LIMIT
     return {"reveals_today": count, "reveal_soft_limit": limit, "break_due": count >= limit}
 
 
@@ -219,8 +217,16 @@ def queue_confirm_known(request: HttpRequest) -> HttpResponse:
 # --- The case page ---------------------------------------------------------------------------------
 
 
-def _case_queue(case: Case) -> str:
-    return SECOND_OPINION if case.status == CaseStatus.AWAITING_SECOND_OPINION else case.queue
+def _case_queue(case: Case, user: Any, *, own_assessment: bool) -> str:
+    """The queue "Next case" and "Skip" on the case page draw from. A case waiting for a second opinion
+    is in the senior analysts' "Second opinion" queue, but not for the analyst who has just assessed
+    it (or anyone who may not give one): they go on with the queue the case came from."""
+    second_opinion = (
+        case.status == CaseStatus.AWAITING_SECOND_OPINION
+        and user.has_perm("reports.give_second_opinion")
+        and not own_assessment
+    )
+    return SECOND_OPINION if second_opinion else case.queue
 
 
 @never_cache
@@ -268,9 +274,9 @@ def case_page(request: HttpRequest, pk: int) -> HttpResponse:
             "content_forms": [(view, forms_by_content.get(view.content.pk)) for view in detail.contents],
             "url_form": AssessmentForm(prefix="url") if can_assess and not detail.contents else None,
             "reassign_form": ReassignForm() if user.has_perm("reports.reassign_case") else None,
-            "queue_key": _case_queue(case),
+            "queue_key": _case_queue(case, user, own_assessment=own_assessment),
             "greyscale": _greyscale(user),
-            "reveal_seconds": reveal_seconds(),
+            "reveal_seconds": settings.HOTLINE_REVEAL_SECONDS,
             "finished": case.status in (CaseStatus.ASSESSED, CaseStatus.CLOSED),
             **_wellbeing(user),
         },
@@ -428,7 +434,7 @@ def content_reveal_view(request: HttpRequest, pk: int) -> HttpResponse:
     response = JsonResponse(
         {
             "src": reverse("staff-content-preview", kwargs={"pk": content.pk}) + "?" + urlencode(query),
-            "seconds": reveal_seconds(),
+            "seconds": settings.HOTLINE_REVEAL_SECONDS,
             "reveals_today": wellbeing["reveals_today"],
             "soft_limit": wellbeing["reveal_soft_limit"],
             "break_due": wellbeing["break_due"],
@@ -471,7 +477,7 @@ def exposure(request: HttpRequest) -> HttpResponse:
             "rows": exposure_by_analyst(since=since),
             "period": period,
             "since": since,
-            "soft_limit": reveal_soft_limit(),
+            "soft_limit": settings.HOTLINE_REVEAL_SOFT_LIMIT,
             "held": held_cases() if request.user.has_perm("reports.reassign_case") else None,
             "periods": [("today", _("Today")), ("7", _("Last 7 days")), ("30", _("Last 30 days"))],
         },
