@@ -23,34 +23,11 @@ from PIL import Image, ImageDraw, ImageOps
 
 from reports.lib import imaging
 from reports.lib.imaging import ImageRejected, hex_distance, pdq_dihedral_distance
+from reports.lib.synthetic import scene
 
 PDQ_THRESHOLD = 31
 PILLOW_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 PHASH_CLOSE = 10
-
-
-def scene(seed: int, width: int = 640, height: int = 480) -> Image.Image:
-    """A generated picture: a coloured gradient with random ellipses, boxes and polygons."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    angle = rng.uniform(0, 2 * np.pi)
-    ramp = (np.cos(angle) * x / width + np.sin(angle) * y / height + 1) / 2
-    colours = rng.integers(0, 256, (2, 3))
-    base = colours[0] * ramp[..., None] + colours[1] * (1 - ramp[..., None])
-    image = Image.fromarray(base.astype(np.uint8), "RGB")
-    draw = ImageDraw.Draw(image)
-    for _ in range(int(rng.integers(6, 14))):
-        x0, y0 = int(rng.integers(-width // 4, width)), int(rng.integers(-height // 4, height))
-        x1, y1 = x0 + int(rng.integers(width // 10, width // 2)), y0 + int(rng.integers(height // 10, height // 2))
-        fill = tuple(int(c) for c in rng.integers(0, 256, 3))
-        kind = rng.integers(0, 3)
-        if kind == 0:
-            draw.ellipse([x0, y0, x1, y1], fill=fill)
-        elif kind == 1:
-            draw.rectangle([x0, y0, x1, y1], fill=fill)
-        else:
-            draw.polygon([(int(rng.integers(0, width)), int(rng.integers(0, height))) for _ in range(5)], fill=fill)
-    return image
 
 
 def reference_scene() -> Image.Image:
