@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from reports.lib import imaging
 from reports.lib.imaging import ImageRejected, hex_distance, pdq_dihedral_distance
-from reports.lib.synthetic import scene
+from reports.lib.synthetic import reference_array, scene
 
 PDQ_THRESHOLD = 31
 PILLOW_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
@@ -32,15 +32,7 @@ PHASH_CLOSE = 10
 
 def reference_scene() -> Image.Image:
     """A 320x240 picture from integer arithmetic alone, so its pixels are the same everywhere."""
-    y, x = np.mgrid[0:240, 0:320]
-    r, g = x * 255 // 319, y * 255 // 239
-    b = ((x // 40 + y // 40) % 2) * 120 + 60
-    disc = (x - 110) ** 2 + (y - 100) ** 2 < 60**2
-    bar = (x > 200) & (x < 280) & (y > 30) & (y < 210)
-    r = np.where(disc, 230, np.where(bar, 20, r))
-    g = np.where(disc, 40, np.where(bar, 200, g))
-    b = np.where(disc, 40, np.where(bar, 90, b))
-    return Image.fromarray(np.stack([r, g, b], -1).astype(np.uint8), "RGB")
+    return Image.fromarray(reference_array(), "RGB")
 
 
 def checkerboard(size: int = 512, cell: int = 8) -> Image.Image:

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from reports.lib import pdq
 from reports.lib.imaging import hex_distance
+from reports.lib.synthetic import reference_array
 
 REPO = Path(__file__).resolve().parents[2]
 DIHEDRAL_NAMES = ["original", "rotate 90", "rotate 180", "rotate 270", "flip X", "flip Y", "flip +1", "flip -1"]
@@ -39,19 +40,6 @@ TRANSFORMS = {
 
 # ---------------------------------------------------------------------------------------------
 # Generated pictures (integer arithmetic only where values are pinned)
-
-
-def reference_array() -> np.ndarray:
-    """test_imaging.reference_scene() as an array: 320 x 240, integer arithmetic only."""
-    y, x = np.mgrid[0:240, 0:320]
-    r, g = x * 255 // 319, y * 255 // 239
-    b = ((x // 40 + y // 40) % 2) * 120 + 60
-    disc = (x - 110) ** 2 + (y - 100) ** 2 < 60**2
-    bar = (x > 200) & (x < 280) & (y > 30) & (y < 210)
-    r = np.where(disc, 230, np.where(bar, 20, r))
-    g = np.where(disc, 40, np.where(bar, 200, g))
-    b = np.where(disc, 40, np.where(bar, 90, b))
-    return np.stack([r, g, b], -1).astype(np.uint8)
 
 
 def ripples(width: int = 517, height: int = 333) -> np.ndarray:
