@@ -42,6 +42,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import _bench  # first: imports come from the repository (see _bench)
+
 REPO = Path(__file__).resolve().parent.parent
 TARGET_REPORTS_PER_SECOND = 1000
 TARGET_HASHES = 1_000_000
@@ -93,23 +95,6 @@ def pin_to_one_cpu(disabled: bool) -> dict[str, Any]:
         "cpus_available": len(allowed),
         "note": "this Python process only; the PostgreSQL and Redis servers run unpinned",
     }
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(REPO))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hotline.settings")
-    # Lets settings fall back to dev keys; DEBUG itself is switched off below, before any request.
-    os.environ.setdefault("DEBUG", "1")
-    # Rate-limit counters are keyed by partner id: keep this run's apart from real partners'.
-    os.environ["HOTLINE_CACHE_PREFIX"] = os.environ.get("HOTLINE_CACHE_PREFIX", "hotline") + "-api-bench"
-    import django
-
-    django.setup()
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
-    return sorted_values[index]
 
 
 def hex_value(rng: random.Random, size: int) -> str:
@@ -236,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     affinity = pin_to_one_cpu(args.no_pin)
     load_average = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
-    setup_django()
+    # Rate-limit counters are keyed by partner id: keep this run's apart from real partners'.
+    _bench.setup_django(HOTLINE_CACHE_PREFIX=os.environ.get("HOTLINE_CACHE_PREFIX", "hotline") + "-api-bench")
 
     from django.conf import settings
     from django.core.management import call_command
@@ -386,10 +372,10 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_service_to_view": round(service_rate / view_rate, 2),
             # What one core could do with the machine to itself: batch size / this process's CPU per batch.
             "reports_per_cpu_second_view": round(args.batch_size / statistics.fmean(view_cpu), 1),
-            "p50_seconds_per_batch_view": round(percentile(view_durations, 0.50), 3),
-            "p99_seconds_per_batch_view": round(percentile(view_durations, 0.99), 3),
-            "p50_seconds_per_batch_service": round(percentile(service_durations, 0.50), 3),
-            "p99_seconds_per_batch_service": round(percentile(service_durations, 0.99), 3),
+            "p50_seconds_per_batch_view": round(_bench.percentile(view_durations, 0.50), 3),
+            "p99_seconds_per_batch_view": round(_bench.percentile(view_durations, 0.99), 3),
+            "p50_seconds_per_batch_service": round(_bench.percentile(service_durations, 0.50), 3),
+            "p99_seconds_per_batch_service": round(_bench.percentile(service_durations, 0.99), 3),
             "mean_cpu_seconds_per_batch_view": round(statistics.fmean(view_cpu), 3),
             "mean_cpu_seconds_per_batch_service": round(statistics.fmean(service_cpu), 3),
             "mean_seconds_per_batch_summaries": round(statistics.fmean(summary_durations), 3),

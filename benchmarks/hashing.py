@@ -30,18 +30,15 @@ import io
 import json
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+import _bench  # first: imports come from the repository (see _bench)
 import imagehash
 import numpy as np
 from cryptography.fernet import Fernet
 from PIL import Image, ImageDraw
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from reports.lib import imaging, pdq, provenance  # noqa: E402
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import _bench  # first: imports come from the repository (see _bench)
 
 REPO = Path(__file__).resolve().parent.parent
 # An address from TEST-NET-1 (RFC 5737): the throttle window this run leaves behind is no real client's.
@@ -43,21 +44,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def setup_django() -> None:
-    sys.path.insert(0, str(REPO))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hotline.settings")
-    # Lets settings fall back to dev keys; DEBUG itself is switched off below, before any request.
-    os.environ.setdefault("DEBUG", "1")
-    import django
-
-    django.setup()
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
-    return sorted_values[index]
-
-
 def timed(count: int, one: Callable[[int], None], start: int) -> tuple[float, list[float]]:
     """Run `one(start + i)` count times; return the wall time and each call's duration in seconds."""
     durations: list[float] = []
@@ -72,7 +58,7 @@ def timed(count: int, one: Callable[[int], None], start: int) -> tuple[float, li
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    setup_django()
+    _bench.setup_django()
 
     from django.conf import settings
     from django.db import connection
@@ -181,10 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             "reports_per_second_view": round(view_rate, 1),
             "reports_per_second_service": round(service_rate, 1),
             "ratio": round(service_rate / view_rate, 2),
-            "p50_ms_view": round(percentile(view_durations, 0.50) * 1000, 2),
-            "p99_ms_view": round(percentile(view_durations, 0.99) * 1000, 2),
-            "p50_ms_service": round(percentile(service_durations, 0.50) * 1000, 2),
-            "p99_ms_service": round(percentile(service_durations, 0.99) * 1000, 2),
+            "p50_ms_view": round(_bench.percentile(view_durations, 0.50) * 1000, 2),
+            "p99_ms_view": round(_bench.percentile(view_durations, 0.99) * 1000, 2),
+            "p50_ms_service": round(_bench.percentile(service_durations, 0.50) * 1000, 2),
+            "p99_ms_service": round(_bench.percentile(service_durations, 0.99) * 1000, 2),
             "mean_ms_view": round(statistics.fmean(view_durations) * 1000, 2),
             "mean_ms_service": round(statistics.fmean(service_durations) * 1000, 2),
             "queries_per_report_view": round(len(view_queries) / args.query_sample, 2),

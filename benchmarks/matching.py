@@ -41,15 +41,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
 from typing import Any
+
+import _bench  # first: imports come from the repository (see _bench)
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before FAISS is imported
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from reports.lib.hamming_index import HammingIndex  # noqa: E402
 

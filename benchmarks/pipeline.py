@@ -57,13 +57,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import _bench  # first: imports come from the repository (see _bench)
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-# Import from the repository, not from this directory, where a sibling named like a standard module
-# (a `queue.py`) would shadow it.
-sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks")]
+REPO = _bench.REPO
 
 from reports.lib.synthetic import VARIANTS, Response, SyntheticSite, encode, scene, variant  # noqa: E402
 

@@ -52,10 +52,10 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+import _bench  # first: imports come from the repository (see _bench)
+
 TARGET_P99_MS = 50.0
 
 # Share of the claimable cases per queue; hash-only cases are partner reports without a URL.
@@ -83,25 +83,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20250101, help="random seed for the data and the choices")
     parser.add_argument("--allow-sqlite", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def setup_django() -> None:
-    # Run as a script, this file's directory heads sys.path, and this file (queue.py) would shadow the
-    # standard library's `queue` (imported by concurrent.futures, hence by Django): drop that entry.
-    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-    assert "queue" not in sys.modules or hasattr(sys.modules["queue"], "SimpleQueue")
-    sys.path.insert(0, str(REPO))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hotline.settings")
-    # Lets settings fall back to dev keys; DEBUG itself is switched off below.
-    os.environ.setdefault("DEBUG", "1")
-    import django
-
-    django.setup()
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
-    return sorted_values[index]
 
 
 def weighted(rng: random.Random, mix: tuple[tuple[str, float], ...]) -> str:
@@ -407,18 +388,18 @@ def summary(claims: list[Claim], wall: float) -> dict[str, Any]:
     count = len(seconds)
     return {
         "claims": count,
-        "p50_ms": round(percentile(seconds, 0.50) * 1000, 2),
-        "p99_ms": round(percentile(seconds, 0.99) * 1000, 2),
+        "p50_ms": round(_bench.percentile(seconds, 0.50) * 1000, 2),
+        "p99_ms": round(_bench.percentile(seconds, 0.99) * 1000, 2),
         "max_ms": round(seconds[-1] * 1000, 2),
         "mean_ms": round(statistics.fmean(seconds) * 1000, 2),
         "claims_per_second": round(count / wall, 1),
-        "cpu_p50_ms": round(percentile(cpu, 0.50) * 1000, 2),
+        "cpu_p50_ms": round(_bench.percentile(cpu, 0.50) * 1000, 2),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    setup_django()
+    _bench.setup_django()
 
     from django.conf import settings
     from django.db import connection
