@@ -32,6 +32,7 @@ from reports.lib import safe_fetch as sf
 from reports.lib.image_links import extract_image_links, parse_srcset
 from reports.lib.safe_fetch import DEFAULT_USER_AGENT, FetchResult, is_transient, safe_fetch
 from reports.models.choices import CaptureError
+from reports.tests.canary import Canary
 
 MiB = 2**20
 
@@ -206,36 +207,6 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield srv
     httpd.shutdown()
     httpd.server_close()
-
-
-class Canary:
-    """A listener that must never be reached: it only counts connections."""
-
-    def __init__(self, host: str, family: socket.AddressFamily = socket.AF_INET) -> None:
-        self.host = host
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.bind((host, 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
 
 
 def _ipv6_loopback() -> bool:
