@@ -20,6 +20,21 @@ class ReportedUrlInline(admin.TabularInline):
     can_delete = False
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Visible to staff with view permission (and superusers); never added, changed or deleted here."""
+
+    list_per_page = 50
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(models.Report)
 class ReportAdmin(admin.ModelAdmin):
     list_display = (
@@ -118,40 +133,16 @@ class HashListAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Append-only: visible, never editable."""
+class AuditEventAdmin(ReadOnlyAdmin):
+    """Append-only: visible, never editable (PostgreSQL refuses changes to these rows anyway)."""
 
     list_display = ("at", "action", "actor", "actor_label", "object_type", "object_id")
     list_filter = ("action",)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-# --- The pipeline, read-only (until the analyst workspace lands) ----------------------------------
+# --- The pipeline, read-only ----------------------------------------------------------------------
 # Staff can follow fetch → hash → match → case here. Nothing is editable, and no picture is shown:
 # a content's preview is only ever reported as stored or not, never decrypted or rendered.
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Visible to staff with view permission (and superusers); never added, changed or deleted here."""
-
-    list_per_page = 50
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class ChildCaptureInline(admin.TabularInline):
