@@ -33,14 +33,13 @@ import statistics
 import time
 from collections.abc import Callable
 
-import _bench  # first: imports come from the repository (see _bench)
+import _bench  # noqa: F401 - first: imports come from the repository (see _bench)
 import imagehash
 import numpy as np
 from cryptography.fernet import Fernet
 from PIL import Image, ImageDraw
 
-
-from reports.lib import imaging, pdq, provenance  # noqa: E402
+from reports.lib import imaging, pdq, provenance
 
 try:
     import pdqhash

@@ -43,14 +43,13 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-import _bench  # first: imports come from the repository (see _bench)
+import _bench  # noqa: F401 - first: imports come from the repository (see _bench)
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before FAISS is imported
 
 import numpy as np
 
-
-from reports.lib.hamming_index import HammingIndex  # noqa: E402
+from reports.lib.hamming_index import HammingIndex
 
 try:
     import faiss
