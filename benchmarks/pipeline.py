@@ -17,7 +17,7 @@ Where the time goes, measured in the same run:
   same site (wall median and mean, and this process's CPU): `safe_fetch`, `digest_image` (decode and
   hashes), `make_preview`, `encrypt_preview`, `read_provenance`, `inspect_image` (the last four
   together, as the fetch runs them), `record_db` (`fetching._record`: content, capture, URL, case)
-  and `content_match`, with their queries counted.
+  and `contents_match` (in batches of MATCH_BATCH contents, per content), with their queries counted.
 - `worker_task_ms_per_image`: time inside the worker's tasks, from its "succeeded in" log lines; the
   rest of the wall clock (`worker_between_tasks_ms_per_image`) is Celery handing over the next task.
 - `cpu_ms_per_image`: CPU from /proc of the pool child, the worker's main process, the site, this
@@ -69,6 +69,9 @@ WIDTH, HEIGHT = 1024, 768
 TILE_W, TILE_H, GRID = 256, 192, 4
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROFILE_RATE = 250
+# Contents per matching batch in the in-process stages (the worker's batches are whatever its
+# HOTLINE_MATCH_BATCH_DELAY collects).
+MATCH_BATCH = 10
 # Where the pool child's wall time goes, from py-spy samples (idle ones included) of its task thread:
 # each sample counts for the first bucket whose function is on its stack; the rest is the child
 # waiting for its next task (Celery's dispatch from the main process, acknowledgements, BRPOP).
@@ -82,8 +85,8 @@ PROFILE_BUCKETS = (
     ("fetch_db_content_capture_url", "_record"),
     ("fetch_db_read_url_and_rest", "url_fetch"),
     ("match_index_catch_up", "catch_up"),
-    ("match_db_cases_refresh", "cases_refresh_for_contents"),
-    ("match_db_lookups_and_writes", "content_match"),
+    ("match_db_cases_refresh", "cases_refresh"),
+    ("match_db_lookups_and_writes", "contents_match"),
     ("celery_task_bookkeeping_in_child", "trace_task"),
 )
 
@@ -370,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     from reports.models.choices import FetchStatus
     from reports.services import fetching
     from reports.services.intake import UrlItem, report_create_public
-    from reports.services.matching import content_match
+    from reports.services.matching import contents_match
 
     settings.DEBUG = False
     settings.HOTLINE_FETCH_ALLOW_HOSTS = [site.authority]
@@ -408,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         submit(baseline_paths)
         options = fetching.fetch_options()
         keys = settings.HOTLINE_PREVIEW_KEYS
+        pending: list[int] = []
         for path in baseline_paths:
             url = site.url(path)
             result = stages.run("safe_fetch", lambda url=url: safe_fetch(url, **options))
@@ -424,13 +428,20 @@ def main(argv: list[str] | None = None) -> int:
                     lambda url_id=url_id, inspected=inspected: fetching._record(url_id, inspected, final_attempt=True),
                 )
             queries["record_db"].append(len(captured))
-            (content_id,) = outcome.new_content_ids
-            with CaptureQueriesContext(connection) as captured:
-                stages.run("content_match", lambda content_id=content_id: content_match(content_id=content_id))
-            queries["content_match"].append(len(captured))
+            pending.extend(outcome.new_content_ids)
+            if len(pending) == MATCH_BATCH:
+                # Matching in batches, as the worker's match_pending_contents does; per content below.
+                with CaptureQueriesContext(connection) as captured:
+                    stages.run("contents_match_batch", lambda ids=tuple(pending): contents_match(content_ids=ids))
+                queries["contents_match_per_content"].append(len(captured) / MATCH_BATCH)
+                pending.clear()
         in_process = stages.summary()
-        parts = ("safe_fetch", "inspect_image", "record_db", "content_match")
-        in_process_ms = sum(stages.mean_ms(name) for name in parts)
+        in_process["contents_match_per_content"] = {
+            key: round(value / MATCH_BATCH, 3) for key, value in in_process["contents_match_batch"].items()
+        }
+        parts = ("safe_fetch", "inspect_image", "record_db")
+        match_ms = stages.mean_ms("contents_match_batch") / MATCH_BATCH
+        in_process_ms = sum(stages.mean_ms(name) for name in parts) + match_ms
 
         # 2. One real worker.
         settings.HOTLINE_ENQUEUE_TASKS = True

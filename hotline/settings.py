@@ -142,7 +142,10 @@ CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# How many messages each worker process reserves ahead. 1 is the safe default for long tasks; with
+# acks_late a reserved message is only acknowledged after its task ran, so a higher value loses nothing
+# when a worker dies (the message is redelivered) and saves a broker round trip between short tasks.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "reports.tasks.fetching.*": {"queue": "fetch"},
@@ -349,6 +352,10 @@ if not HOTLINE_PREVIEW_KEYS:
         raise ImproperlyConfigured("HOTLINE_PREVIEW_KEYS must be set when DEBUG is off (Fernet keys, comma-separated).")
 # Load the near-duplicate index when a worker process starts (set it for workers of the match queue).
 HOTLINE_WARM_MATCH_INDEX = env_bool("HOTLINE_WARM_MATCH_INDEX")
+# Matching runs in batches: a batch is queued this many seconds after the first content that needs it,
+# and collects every content fetched meanwhile (at most HOTLINE_MATCH_BATCH_SIZE; more make another).
+HOTLINE_MATCH_BATCH_DELAY = float(os.environ.get("HOTLINE_MATCH_BATCH_DELAY", "0.5"))
+HOTLINE_MATCH_BATCH_SIZE = env_int("HOTLINE_MATCH_BATCH_SIZE", 200)
 # How long a URL may stay pending, or content unmatched, before the sweeper queues it again.
 HOTLINE_SWEEP_AFTER_SECONDS = env_int("HOTLINE_SWEEP_AFTER_SECONDS", 600)
 

@@ -354,14 +354,17 @@ def _jpeg(image: Image.Image, *, quality: int = PREVIEW_QUALITY) -> bytes:
     # A fresh image carries no info dict, so no EXIF, ICC, XMP or comment can be written.
     clean = Image.new(image.mode, image.size)
     clean.paste(image)
-    clean.save(out, "JPEG", quality=quality, optimize=True)
+    # No optimize=True: it doubles the encoding time (about 0.6 ms of a preview's 1.1 ms) to save ~4 %.
+    clean.save(out, "JPEG", quality=quality)
     return out.getvalue()
 
 
 def make_preview(image: Image.Image, *, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
     """A JPEG of at most `max_side` px on the long side, RGB, quality 80, without metadata."""
-    preview = _to_rgb(image).copy()
-    preview.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    preview = _to_rgb(image)
+    if max(preview.size) > max_side:  # thumbnail() works in place: on a copy, not the caller's image
+        preview = preview.copy()
+        preview.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return _jpeg(preview)
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from reports.models import Content, Report, SubmittedHash, Url
 from reports.models.choices import FetchStatus
 from reports.tasks.fetching import enqueue_fetch
-from reports.tasks.matching import enqueue_content_match, enqueue_report_hashes_match
+from reports.tasks.matching import enqueue_contents_match, enqueue_report_hashes_match
 
 SWEEP_BATCH = 5000
 
@@ -40,6 +40,6 @@ def sweep_stuck_work() -> dict[str, int]:
         Report.objects.filter(Exists(unmatched), created_at__lt=cutoff).values_list("pk", flat=True)[:SWEEP_BATCH]
     )
     enqueue_fetch(dict.fromkeys(urls))
-    enqueue_content_match(contents)
+    enqueue_contents_match(contents)
     enqueue_report_hashes_match(reports)
     return {"urls": len(set(urls)), "contents": len(contents), "reports": len(reports)}

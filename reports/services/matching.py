@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from reports.lib.hamming_index import HammingIndex
 from reports.lib.hashes import InvalidHash, normalise_hash
 from reports.models import Content, HashList, KnownHash, Match, Partner, Report, SubmittedHash
 from reports.models.choices import Category
@@ -174,34 +175,77 @@ def _near_targets(index: MatchIndex, *, pdq_hexes: list[str], phash: str) -> lis
     return hits
 
 
-def _quarantine_runaways(*, content: Content, target_content_ids: set[int], known_ids: set[int]) -> set[int]:
+def _quarantine_runaways(*, contents: list[Content], target_content_ids: set[int], known_ids: set[int]) -> set[int]:
     """A hash that matches more distinct contents than the threshold matches too much (a blank image,
     a logo, a bad list entry): flag it so it never decides a case automatically. Returns the
-    contents whose cases relied on a hash quarantined now, so that they can be placed again."""
+    contents whose cases relied on a hash quarantined now, so that they can be placed again.
+    Two aggregate queries for a whole batch; the row reads only when something tips over."""
     limit = settings.HOTLINE_RUNAWAY_THRESHOLD
     affected: set[int] = set()
-    for target_id in target_content_ids:
-        matches = Match.objects.filter(matched_content_id=target_id, content__isnull=False)
-        runaway = matches.values("content_id").distinct().count() > limit
-        if runaway and Content.objects.filter(pk=target_id, quarantined=False).update(quarantined=True):
-            affected |= {target_id, *matches.values_list("content_id", flat=True)}
-    for known_id in known_ids:
+    if target_content_ids:
+        counts = (
+            Match.objects.filter(matched_content_id__in=target_content_ids, content__isnull=False)
+            .values("matched_content_id")
+            .annotate(n=Count("content_id", distinct=True))
+            .filter(n__gt=limit)
+        )
+        for row in counts:
+            target_id = row["matched_content_id"]
+            if Content.objects.filter(pk=target_id, quarantined=False).update(quarantined=True):
+                matches = Match.objects.filter(matched_content_id=target_id, content__isnull=False)
+                affected |= {target_id, *matches.values_list("content_id", flat=True)}
+    if known_ids:
         # Partner hashes that matched the entry are not contents: they do not count.
-        matches = Match.objects.filter(known_hash_id=known_id, content__isnull=False)
-        runaway = matches.values("content_id").distinct().count() > limit
-        if runaway and KnownHash.objects.filter(pk=known_id, quarantined=False).update(quarantined=True):
-            affected |= set(matches.values_list("content_id", flat=True))
-    if len(target_content_ids) > limit and not content.quarantined:
-        content.quarantined = True
-        content.save(update_fields=["quarantined"])
+        counts = (
+            Match.objects.filter(known_hash_id__in=known_ids, content__isnull=False)
+            .values("known_hash_id")
+            .annotate(n=Count("content_id", distinct=True))
+            .filter(n__gt=limit)
+        )
+        for row in counts:
+            known_id = row["known_hash_id"]
+            if KnownHash.objects.filter(pk=known_id, quarantined=False).update(quarantined=True):
+                matches = Match.objects.filter(known_hash_id=known_id, content__isnull=False)
+                affected |= set(matches.values_list("content_id", flat=True))
     return affected
+
+
+def _pdq_hexes(content: Content) -> list[str]:
+    """The PDQ hashes to look up for `content` (its 8 dihedral variants), none if the hash is weak."""
+    if not content.pdq or (content.pdq_quality or 0) < settings.HOTLINE_PDQ_MIN_QUALITY:
+        return []
+    return content.pdq_dihedral or [content.pdq]
 
 
 @transaction.atomic
 def content_match(*, content_id: int) -> list[Match]:
-    """Match one content against everything known: hash-list entries and partner-submitted hashes
+    """Match one content (see `contents_match`)."""
+    return contents_match(content_ids=[content_id])
+
+
+def contents_pending_match(*, limit: int) -> list[int]:
+    """Up to `limit` contents still waiting to be matched, oldest first."""
+    return list(
+        Content.objects.filter(matched_at__isnull=True)
+        .order_by("first_seen_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def contents_match(*, content_ids: Iterable[int]) -> list[Match]:
+    """Match contents against everything known: hash-list entries and partner-submitted hashes
     exactly, then earlier content, list entries and submitted hashes by PDQ (all 8 dihedral
-    variants, so mirrored copies match) and pHash. Idempotent: content matched once is skipped."""
+    variants, so mirrored copies match) and pHash. Idempotent: content matched once is skipped.
+
+    A batch costs about a dozen queries whatever its size (plus its cases' refresh): matching
+    holds one lock for every worker, so the work done under it per content is what bounds the
+    whole pipeline. Within a batch, contents are matched in arrival order and each is matched
+    against the ones before it too, exactly as if they had been matched one at a time.
+    """
+    ids = sorted(set(content_ids))
+    if not ids:
+        return []
     index = get_match_index()
     if not index.warm:
         with index.lock:
@@ -209,49 +253,96 @@ def content_match(*, content_id: int) -> list[Match]:
             # under the lock only what committed meanwhile is left to read.
             index.catch_up()
     match_lock()
-    content = Content.objects.select_for_update().filter(pk=content_id).first()
-    if content is None or content.matched_at is not None:
+    contents = list(
+        Content.objects.select_for_update()
+        .filter(pk__in=ids, matched_at__isnull=True)
+        .order_by("first_seen_at", "pk")
+        .defer("preview")
+    )
+    if not contents:
         return []
+    # Contents of this batch, for the ones after them; not the shared index (see below).
+    batch_pdq = HammingIndex(bits=256, max_distance=max(settings.HOTLINE_PDQ_THRESHOLD, 1))
+    batch_phash = HammingIndex(bits=64, max_distance=max(settings.HOTLINE_PHASH_THRESHOLD, 1))
+    near: dict[int, list[tuple[str, int, int, int]]] = {}
     with index.lock:
         index.catch_up()
-        pdq_ok = bool(content.pdq) and (content.pdq_quality or 0) >= settings.HOTLINE_PDQ_MIN_QUALITY
-        near = _near_targets(
-            index, pdq_hexes=(content.pdq_dihedral or [content.pdq]) if pdq_ok else [], phash=content.phash
-        )
-    rows: list[Match] = []
+        for content in contents:
+            pdq_hexes = _pdq_hexes(content)
+            hits = _near_targets(index, pdq_hexes=pdq_hexes, phash=content.phash)
+            for hex_value in pdq_hexes:
+                for pk, distance in batch_pdq.query_hex(hex_value, settings.HOTLINE_PDQ_THRESHOLD):
+                    hits.append(("pdq", CONTENT, pk, distance))
+            if content.phash:
+                for pk, distance in batch_phash.query_hex(content.phash, settings.HOTLINE_PHASH_THRESHOLD):
+                    hits.append(("phash", CONTENT, pk, distance))
+            near[content.pk] = _closest(hits)
+            if pdq_hexes:
+                batch_pdq.add_hex_rows([(content.pk, content.pdq)])
+            if content.phash:
+                batch_phash.add_hex_rows([(content.pk, content.phash)])
     exact = Q()
     for field_name in EXACT_CONTENT_FIELDS:
-        exact |= Q(algorithm=field_name, value=getattr(content, field_name))
-    for known in KnownHash.objects.filter(exact, hash_list__active=True):
-        rows.append(Match(content=content, known_hash=known, kind=known.algorithm, distance=0))
-    for submitted in SubmittedHash.objects.filter(exact):
-        rows.append(Match(submitted_hash=submitted, matched_content=content, kind=submitted.algorithm, distance=0))
+        exact |= Q(algorithm=field_name, value__in={getattr(content, field_name) for content in contents})
+    known_exact = list(KnownHash.objects.filter(exact, hash_list__active=True))
+    submitted_exact = list(SubmittedHash.objects.filter(exact))
+    rows: list[Match] = []
     target_contents: set[int] = set()
-    known_ids: set[int] = {row.known_hash_id for row in rows if row.known_hash_id}  # type: ignore[misc]
-    for kind, target_kind, pk, distance in near:
-        if target_kind == CONTENT and pk != content.pk:
-            rows.append(Match(content=content, matched_content_id=pk, kind=kind, distance=distance))
-            target_contents.add(pk)
-        elif target_kind == KNOWN:
-            rows.append(Match(content=content, known_hash_id=pk, kind=kind, distance=distance))
-            known_ids.add(pk)
-        elif target_kind == SUBMITTED:
-            rows.append(Match(submitted_hash_id=pk, matched_content=content, kind=kind, distance=distance))
+    known_ids: set[int] = set()
+    seq = _next_seq(Content)
+    now = timezone.now()
+    limit = settings.HOTLINE_RUNAWAY_THRESHOLD
+    for content in contents:
+        values = {(field_name, getattr(content, field_name)) for field_name in EXACT_CONTENT_FIELDS}
+        for known in known_exact:
+            if (known.algorithm, known.value) in values:
+                rows.append(Match(content=content, known_hash=known, kind=known.algorithm, distance=0))
+                known_ids.add(known.pk)
+        for submitted in submitted_exact:
+            if (submitted.algorithm, submitted.value) in values:
+                rows.append(
+                    Match(submitted_hash=submitted, matched_content=content, kind=submitted.algorithm, distance=0)
+                )
+        own_targets: set[int] = set()
+        for kind, target_kind, pk, distance in near[content.pk]:
+            if target_kind == CONTENT and pk != content.pk:
+                rows.append(Match(content=content, matched_content_id=pk, kind=kind, distance=distance))
+                own_targets.add(pk)
+            elif target_kind == KNOWN:
+                rows.append(Match(content=content, known_hash_id=pk, kind=kind, distance=distance))
+                known_ids.add(pk)
+            elif target_kind == SUBMITTED:
+                rows.append(Match(submitted_hash_id=pk, matched_content=content, kind=kind, distance=distance))
+        target_contents |= own_targets
+        if len(own_targets) > limit:
+            content.quarantined = True  # its own hash is near too much: the runaway is this one
+        content.matched_at = now
+        content.match_seq = seq
+        seq += 1
     if known_ids:
         # Entries of lists switched off since they were indexed do not count.
         live = set(KnownHash.objects.filter(pk__in=known_ids, hash_list__active=True).values_list("pk", flat=True))
         rows = [row for row in rows if row.known_hash_id is None or row.known_hash_id in live]
         known_ids &= live
     Match.objects.bulk_create(rows, ignore_conflicts=True)
-    content.matched_at = timezone.now()
-    content.match_seq = _next_seq(Content)
-    content.save(update_fields=["matched_at", "match_seq"])
-    affected = _quarantine_runaways(content=content, target_content_ids=target_contents, known_ids=known_ids)
+    Content.objects.bulk_update(contents, ["matched_at", "match_seq", "quarantined"])
+    affected = _quarantine_runaways(contents=contents, target_content_ids=target_contents, known_ids=known_ids)
     # Not added to this worker's index here: if this transaction rolled back after that, the index
     # would hold content the database does not, and its mark would pass over the match_seq that the
     # next content takes. The next catch_up() reads it once committed.
-    cases_refresh_for_contents([content.pk, *sorted(affected)])
+    cases_refresh_for_contents([*(content.pk for content in contents), *sorted(affected)])
     return rows
+
+
+def _closest(hits: list[tuple[str, int, int, int]]) -> list[tuple[str, int, int, int]]:
+    """One hit per (hash kind, target), the closest: a target found in the shared index and again
+    among the batch cannot be, but a PDQ target found by several dihedral variants keeps its best."""
+    best: dict[tuple[str, int, int], tuple[str, int, int, int]] = {}
+    for hit in hits:
+        key = hit[:3]
+        if key not in best or hit[3] < best[key][3]:
+            best[key] = hit
+    return list(best.values())
 
 
 @transaction.atomic

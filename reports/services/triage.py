@@ -54,31 +54,51 @@ def _latest_assessments(content_ids: Iterable[int]) -> dict[int, Assessment]:
     return latest
 
 
-def _inherited(case: Case, contents: list[Content]) -> tuple[dict[int, Assessment], set[int]]:
+@dataclass
+class _Known:
+    """What is known about a set of contents, read in four queries whatever their number."""
+
+    cases_of: dict[int, set[int]]  # content → the cases holding it
+    own: dict[int, Assessment]  # content → its latest settled assessment
+    matches: dict[int, list[Match]]  # content → its matches that count (not quarantined, live lists)
+    targets: dict[int, Assessment]  # matched earlier content → its latest settled assessment ("near" policy)
+
+
+def _known_about(content_ids: list[int]) -> _Known:
+    cases_of: dict[int, set[int]] = {}
+    for case_id, content_id in Case.contents.through.objects.filter(content_id__in=content_ids).values_list(
+        "case_id", "content_id"
+    ):
+        cases_of.setdefault(content_id, set()).add(case_id)
+    matches: dict[int, list[Match]] = {}
+    for match in Match.objects.filter(content_id__in=content_ids).filter(
+        Q(matched_content__isnull=False, matched_content__quarantined=False)
+        | Q(known_hash__isnull=False, known_hash__quarantined=False, known_hash__hash_list__active=True)
+    ):
+        matches.setdefault(match.content_id, []).append(match)  # type: ignore[arg-type]
+    targets: dict[int, Assessment] = {}
+    if settings.HOTLINE_AUTO_CLOSE_KNOWN == "near":
+        targets = _latest_assessments(
+            {m.matched_content_id for found in matches.values() for m in found if m.matched_content_id}
+        )
+    return _Known(cases_of=cases_of, own=_latest_assessments(content_ids), matches=matches, targets=targets)
+
+
+def _inherited(case: Case, contents: list[Content], known_about: _Known) -> tuple[dict[int, Assessment], set[int]]:
     """For each content: an earlier assessment to inherit (exact, or near where policy allows),
     and the set of contents known at all: from a hash list, as a near-duplicate of earlier
     content, or because the very same file was already found at another URL."""
     ids = [content.pk for content in contents]
-    seen_elsewhere = set(
-        Case.contents.through.objects.filter(content_id__in=ids)
-        .exclude(case_id=case.pk)
-        .values_list("content_id", flat=True)
-    )
-    own = _latest_assessments(ids)
-    matches = list(
-        Match.objects.filter(content_id__in=ids).filter(
-            Q(matched_content__isnull=False, matched_content__quarantined=False)
-            | Q(known_hash__isnull=False, known_hash__quarantined=False, known_hash__hash_list__active=True)
-        )
-    )
+    seen_elsewhere = {pk for pk in ids if known_about.cases_of.get(pk, set()) - {case.pk}}
+    own = {pk: known_about.own[pk] for pk in ids if pk in known_about.own}
+    matches = [match for pk in ids for match in known_about.matches.get(pk, [])]
     known = {match.content_id for match in matches} | set(own) | seen_elsewhere
     inherit: dict[int, Assessment] = dict(own)
     if settings.HOTLINE_AUTO_CLOSE_KNOWN == "near":
-        targets = _latest_assessments(m.matched_content_id for m in matches if m.matched_content_id)
         for match in sorted(matches, key=lambda m: m.distance):
-            if match.content_id not in inherit and match.matched_content_id in targets:
-                inherit[match.content_id] = targets[match.matched_content_id]  # type: ignore[index]
-    return inherit, known
+            if match.content_id not in inherit and match.matched_content_id in known_about.targets:
+                inherit[match.content_id] = known_about.targets[match.matched_content_id]  # type: ignore[index,assignment]
+    return inherit, known  # type: ignore[return-value]
 
 
 def reports_refresh_status(report_ids: Iterable[int]) -> None:
@@ -113,33 +133,64 @@ def case_refresh(case: Case, *, contents: list[Content] | None = None) -> Case:
     Called after fetching and after each content's matching; cheap and idempotent. `contents` is
     for a caller that knows them already (a case it has just created), to save reading them back.
     """
-    if case.status != CaseStatus.OPEN or case.claimed_by_id:
-        return case
-    if contents is None:
+    return cases_refresh([case], contents={case.pk: contents} if contents is not None else None)[0]
+
+
+def cases_refresh(cases: list[Case], *, contents: dict[int, list[Content]] | None = None) -> list[Case]:
+    """`case_refresh` for many cases at once: a handful of queries for the lot (a matching batch
+    refreshes the cases of all its contents), plus the writes of those that change."""
+    workable = [case for case in cases if case.status == CaseStatus.OPEN and not case.claimed_by_id]
+    held: dict[int, list[Content]] = dict(contents or {})
+    unread = [case.pk for case in workable if case.pk not in held]
+    if unread:
         # Not the encrypted preview: it is most of a row's bytes and nothing here reads it.
-        contents = list(case.contents.defer("preview"))
+        links = list(Case.contents.through.objects.filter(case_id__in=unread).values_list("case_id", "content_id"))
+        rows = Content.objects.defer("preview").in_bulk({content_id for _, content_id in links}) if links else {}
+        for case_id in unread:
+            held[case_id] = []
+        for case_id, content_id in links:
+            held[case_id].append(rows[content_id])
+    fully_matched = [
+        case for case in workable if case.url_id and held[case.pk] and all(c.matched_at for c in held[case.pk])
+    ]
+    ids = list({content.pk for case in fully_matched for content in held[case.pk]})
+    known_about = _known_about(ids) if ids else None
+    changed: list[Case] = []
+    for case in workable:
+        found = held[case.pk]
+        queue = _queue_for(case, found, known_about)
+        if queue is None:
+            inherit, _known = _inherited(case, found, known_about)  # type: ignore[arg-type]
+            _auto_close(case, found, inherit)
+            continue
+        priority = _priority(case, queue, found)
+        if (case.queue, case.priority) != (queue, priority):
+            case.queue, case.priority = queue, priority
+            changed.append(case)
+    if changed:
+        Case.objects.bulk_update(changed, ["queue", "priority"])
+    return cases
+
+
+def _priority(case: Case, queue: str, contents: list[Content]) -> int:
+    return QUEUE_PRIORITY[queue] + (NOTHING_CAPTURED_PENALTY if case.url_id and not contents else 0)
+
+
+def _queue_for(case: Case, contents: list[Content], known_about: _Known | None) -> str | None:
+    """The queue an open case belongs in; None when policy closes it unseen."""
     if case.url_id is None:
-        queue = CaseQueue.HASH_ONLY
-    elif contents and all(content.matched_at for content in contents):
-        inherit, known = _inherited(case, contents)
+        return CaseQueue.HASH_ONLY
+    if contents and all(content.matched_at for content in contents):
+        assert known_about is not None  # noqa: S101 - read for every fully matched case
+        inherit, known = _inherited(case, contents, known_about)
         policy = settings.HOTLINE_AUTO_CLOSE_KNOWN
         if policy != "off" and all(content.pk in inherit and not content.quarantined for content in contents):
-            return _auto_close(case, contents, inherit)
+            return None
         if all(content.pk in known for content in contents):
-            queue = CaseQueue.KNOWN_NEW_LOCATION
-        elif any(content.ai_indicated for content in contents):
-            queue = CaseQueue.AI_INDICATED
-        else:
-            queue = CaseQueue.NEW_UNKNOWN
-    elif any(content.ai_indicated for content in contents):
-        queue = CaseQueue.AI_INDICATED
-    else:
-        queue = CaseQueue.NEW_UNKNOWN
-    priority = QUEUE_PRIORITY[queue] + (NOTHING_CAPTURED_PENALTY if case.url_id and not contents else 0)
-    if (case.queue, case.priority) != (queue, priority):
-        case.queue, case.priority = queue, priority
-        case.save(update_fields=["queue", "priority"])
-    return case
+            return CaseQueue.KNOWN_NEW_LOCATION
+    if any(content.ai_indicated for content in contents):
+        return CaseQueue.AI_INDICATED
+    return CaseQueue.NEW_UNKNOWN
 
 
 def _auto_close(case: Case, contents: list[Content], inherit: dict[int, Assessment]) -> Case:
@@ -185,7 +236,13 @@ def case_for_url(*, url: Url, contents: list[Content]) -> Case:
     case = Case.objects.filter(url=url).exclude(status=CaseStatus.CLOSED).first()
     created = case is None
     if case is None:
-        case = Case.objects.create(url=url)
+        case = Case(url=url)
+        if not contents or not all(content.matched_at for content in contents):
+            # Placed as it is created (no query needed while nothing is matched): saves an UPDATE.
+            queue = _queue_for(case, contents, None)
+            assert queue is not None  # noqa: S101 - only fully matched cases close unseen
+            case.queue, case.priority = queue, _priority(case, queue, contents)
+        case.save()
     if contents:
         case.contents.add(*contents)
     Report.objects.filter(reported_urls__url=url, status=ReportStatus.RECEIVED).update(
@@ -204,8 +261,7 @@ def case_for_hash_report(*, report: Report) -> Case:
 
 
 def cases_refresh_for_contents(content_ids: Iterable[int]) -> None:
-    for case in Case.objects.filter(contents__in=list(content_ids), status=CaseStatus.OPEN).distinct():
-        case_refresh(case)
+    cases_refresh(list(Case.objects.filter(contents__in=list(content_ids), status=CaseStatus.OPEN).distinct()))
 
 
 # --- Casework: claims, reveals, assessments, second opinions ------------------------------------

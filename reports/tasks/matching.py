@@ -28,9 +28,71 @@ def _warm_match_index(**_kwargs: object) -> None:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=8)
 def match_content(content_id: int) -> int:
+    """One content (kept for messages queued before batches existed; batches do the same work)."""
     from reports.services.matching import content_match  # services enqueue tasks, so import them late
 
     return len(content_match(content_id=content_id))
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=8)
+def match_contents(content_ids: list[int]) -> int:
+    """These contents, in one batch (the sweeper's re-queued work)."""
+    from reports.services.matching import contents_match
+
+    contents_match(content_ids=content_ids)
+    return len(content_ids)
+
+
+def enqueue_contents_match(content_ids: Iterable[int]) -> None:
+    """Have exactly `content_ids` matched, in batches, now."""
+    ids = list(content_ids)
+    if not settings.HOTLINE_ENQUEUE_TASKS:
+        return
+    size = settings.HOTLINE_MATCH_BATCH_SIZE
+    for start in range(0, len(ids), size):
+        match_contents.delay(ids[start : start + size])
+
+
+# Set while a batch is queued and has not started: fetches that commit content meanwhile leave it to
+# that batch instead of queueing one each. The timeout only bounds a flag whose publish failed; the
+# sweeper queues again whatever stays unmatched.
+MATCH_SCHEDULED_KEY = "hotline:match-batch-scheduled"
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=8)
+def match_pending_contents() -> int:
+    """Match every content still waiting, a batch at a time (HOTLINE_MATCH_BATCH_SIZE)."""
+    from django.core.cache import cache
+
+    from reports.services.matching import contents_match, contents_pending_match
+
+    # Cleared before reading, so that content committed from now on queues a batch of its own.
+    cache.delete(MATCH_SCHEDULED_KEY)
+    size = settings.HOTLINE_MATCH_BATCH_SIZE
+    pending = contents_pending_match(limit=size)
+    contents_match(content_ids=pending)
+    if len(pending) >= size:
+        match_pending_contents.delay()  # more waiting: let other work in between batches
+    return len(pending)
+
+
+def enqueue_content_match(content_ids: Iterable[int]) -> None:
+    """Have `content_ids` matched: by a batch that is already queued, or by one queued now to start
+    after HOTLINE_MATCH_BATCH_DELAY seconds, so that it collects what other fetches add meanwhile."""
+    if not settings.HOTLINE_ENQUEUE_TASKS or not list(content_ids):
+        return
+    from django.core.cache import cache
+
+    if match_pending_contents.app.conf.task_always_eager:
+        match_pending_contents.delay()  # in-process: at once, nothing to wait for
+        return
+    delay = settings.HOTLINE_MATCH_BATCH_DELAY
+    if cache.add(MATCH_SCHEDULED_KEY, 1, timeout=max(60, int(delay * 10))):
+        try:
+            match_pending_contents.apply_async(countdown=delay)
+        except Exception:
+            cache.delete(MATCH_SCHEDULED_KEY)  # let the next fetch try again
+            raise
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=8)
@@ -38,13 +100,6 @@ def match_report_hashes(report_id: int) -> int:
     from reports.services.matching import report_hashes_match
 
     return len(report_hashes_match(report_id=report_id))
-
-
-def enqueue_content_match(content_ids: Iterable[int]) -> None:
-    if not settings.HOTLINE_ENQUEUE_TASKS:
-        return
-    for content_id in content_ids:
-        match_content.delay(content_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

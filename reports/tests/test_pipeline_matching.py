@@ -432,3 +432,80 @@ def test_a_match_that_rolls_back_leaves_the_workers_index_in_step(
 
 def _raise(*args: object, **kwargs: object) -> None:
     raise RuntimeError("the database went away")
+
+
+# --- Batches ------------------------------------------------------------------------------------
+
+
+def _match_set() -> set[tuple[str, str, str, int]]:
+    """Every content-to-content and content-to-list match, by SHA-256 and list value."""
+    return {
+        (m.content.sha256, m.matched_content.sha256 if m.matched_content else m.known_hash.value, m.kind, m.distance)
+        for m in Match.objects.filter(content__isnull=False).select_related("content", "matched_content", "known_hash")
+    }
+
+
+@pytest.mark.django_db
+def test_a_batch_matches_exactly_what_one_at_a_time_matches(pipeline) -> None:
+    """Families of near-copies (some of them mirrored) and loners, some near a list entry, matched
+    one at a time and then again as one batch: the same matches, the same runaway verdicts."""
+    import random
+
+    from reports.services.matching import contents_match
+
+    pipeline.HOTLINE_RUNAWAY_THRESHOLD = 3
+    rng = random.Random(7)
+    hash_list = hashlist_create(name="Batch list")
+    bases = [rng.getrandbits(256) for _ in range(6)]
+    hashlist_import(hash_list=hash_list, entries=[("pdq", f"{bases[0] ^ 0b111:064x}", "")])
+    contents = []
+    for base in bases:
+        for _ in range(rng.randint(1, 6)):  # one family: the base with a few bits flipped each time
+            flipped = base
+            for bit in rng.sample(range(256), rng.randint(0, 14)):
+                flipped ^= 1 << bit
+            contents.append(planted_content(f"{flipped:064x}"))
+    mirrored = contents[1]
+    mirrored.pdq_dihedral = [mirrored.pdq, f"{rng.getrandbits(256):064x}"]
+    mirrored.save(update_fields=["pdq_dihedral"])
+
+    for content in contents:
+        content_match(content_id=content.pk)
+    one_at_a_time = _match_set()
+    quarantined = set(KnownHash.objects.filter(quarantined=True).values_list("value", flat=True))
+    assert len(one_at_a_time) > len(bases)  # the families did link
+
+    Match.objects.all().delete()
+    Content.objects.update(matched_at=None, match_seq=None, quarantined=False)
+    KnownHash.objects.update(quarantined=False)
+    match_index.reset_match_index()
+    contents_match(content_ids=[content.pk for content in reversed(contents)])  # order given does not matter
+
+    assert _match_set() == one_at_a_time
+    assert set(KnownHash.objects.filter(quarantined=True).values_list("value", flat=True)) == quarantined
+    seqs = list(Content.objects.order_by("first_seen_at", "pk").values_list("match_seq", flat=True))
+    assert seqs == sorted(seqs)
+    assert None not in seqs
+
+
+@pytest.mark.django_db
+def test_fetched_variants_matched_in_one_batch_link_to_their_original(allowed, site: SyntheticSite) -> None:
+    from reports.services.matching import contents_match, contents_pending_match
+
+    for seed in (1, 2):
+        fetch(site.url(f"/img/{seed}.jpg"))
+        for name in VARIANTS:
+            fetch(site.url(f"/img/{seed}/{name}.jpg"))
+    pending = contents_pending_match(limit=100)
+    assert len(pending) == 2 * (1 + len(VARIANTS))
+
+    contents_match(content_ids=pending)
+
+    assert contents_pending_match(limit=100) == []
+    for seed in (1, 2):
+        original = only_content(url_row(site.url(f"/img/{seed}.jpg")))
+        for name in VARIANTS:
+            copy = only_content(url_row(site.url(f"/img/{seed}/{name}.jpg")))
+            assert Match.objects.filter(content=copy, matched_content=original).exists(), name
+    originals = [only_content(url_row(site.url(f"/img/{seed}.jpg"))) for seed in (1, 2)]
+    assert not Match.objects.filter(content__in=originals, matched_content__in=originals).exists()
