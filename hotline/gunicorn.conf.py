@@ -25,6 +25,10 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
 # Only the proxy may say which scheme the client used (settings: HOTLINE_BEHIND_PROXY).
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
+# gunicorn 27's control socket (a management interface in $HOME or $XDG_RUNTIME_DIR) is not used here:
+# off, so nothing is written to the service user's home.
+control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "") != "1"
+
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 # The path without its query string (%(U)s, not the request line %(r)s): a status look-up or a
@@ -34,6 +38,22 @@ access_log_format = os.environ.get(
     "GUNICORN_ACCESS_LOG_FORMAT", "%(m)s %(U)s %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s"
 )
 
+
+if os.environ.get("HOTLINE_LOG_FORMAT", "text").strip().lower() == "json":
+    # gunicorn's own lines (start-up, worker deaths, the access log) as JSON too, like the app's.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "reports.lib.logcontext.JsonFormatter"}},
+        "handlers": {
+            "error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+            "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
+        },
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        },
+    }
 
 # PROMETHEUS_MULTIPROC_DIR (metrics of all processes on the machine, docs/operations.md) must be an
 # empty directory when the processes that share it start: a fresh tmpfs or systemd RuntimeDirectory,

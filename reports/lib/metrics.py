@@ -15,6 +15,11 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+# In multiprocess mode each process writes its values to files in this directory, from the first
+# metric created on: make sure it exists (a management command started before gunicorn made it).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
