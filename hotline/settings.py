@@ -169,6 +169,9 @@ if os.environ.get("CELERY_BROKER_KEY_PREFIX"):
     # Several deployments (or parallel test runs) sharing one Redis database keep apart by prefix.
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_BROKER_KEY_PREFIX"]
 CELERY_TIMEZONE = "UTC"
+# Workers log through LOGGING below (the same format, JSON included, with request ids), not through the
+# handler Celery would otherwise put on the root logger in place of ours.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fix-up closes every database connection before and after every task, whatever
 # CONN_MAX_AGE says: a new PostgreSQL connection (a server process) per task. With a reuse limit
 # it closes them only every this many tasks; hotline/celery.py closes broken or expired ones around
