@@ -8,9 +8,10 @@
   assessments and the audit trail.
 
 Work is done in batches of HOTLINE_RETENTION_BATCH rows, one transaction each, with one audit event
-per batch (how many, which id range, the cut-off) written in that transaction. Each batch walks a
-partial index that holds only what is still to purge, so a run costs what there is to purge, not
-the size of the tables. Running it again purges nothing twice.
+per batch (how many, which id range, the cut-off) written in that transaction. The runs walk partial
+indexes that hold only the rows still holding a preview or an address, so a run costs what is still
+held (purged rows leave the index), not the size of the tables. Running it again purges nothing twice.
+A case marked closed without a `closed_at` counts as not closed: its contents keep their previews.
 """
 
 from __future__ import annotations
