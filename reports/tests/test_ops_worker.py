@@ -12,7 +12,12 @@ from django.core.cache import cache
 from reports.lib.logcontext import request_id_var
 from reports.lib.synthetic import SyntheticSite, default_routes
 from reports.tasks.maintenance import heartbeat
-from reports.tests.test_celery_integration import SKIP_REASON, Workers, broker, wait_until, workers  # noqa: F401
+from reports.tests import test_celery_integration as integration
+from reports.tests.test_celery_integration import SKIP_REASON, Workers, wait_until
+
+# The real broker and worker fixtures of the pipeline's integration tests, used here as they are.
+broker = integration.broker
+workers = integration.workers
 
 pytestmark = [
     pytest.mark.integration,
@@ -25,7 +30,7 @@ def test_worker_heartbeats_make_healthz_healthy_and_tasks_log_under_the_request_
     workers: Workers,
     broker,
     settings,
-    client,  # noqa: F811
+    client,
 ) -> None:
     settings.CELERY_BROKER_URL = broker.url
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": broker.prefix}
