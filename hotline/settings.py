@@ -435,6 +435,8 @@ HOTLINE_HEARTBEAT_MAX_AGE = env_int("HOTLINE_HEARTBEAT_MAX_AGE", 3 * HOTLINE_HEA
 # one of HOTLINE_METRICS_ALLOW_IPS (addresses or networks, the connecting peer's address). With
 # neither set it answers nobody: volumes are sensitive too.
 HOTLINE_METRICS_TOKEN = os.environ.get("HOTLINE_METRICS_TOKEN", "")
+if HOTLINE_METRICS_TOKEN and len(HOTLINE_METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("HOTLINE_METRICS_TOKEN must be at least 24 characters (a random token).")
 HOTLINE_METRICS_ALLOW_IPS = env_list("HOTLINE_METRICS_ALLOW_IPS")
 
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
