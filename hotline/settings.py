@@ -72,7 +72,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every log line of a request (and of the tasks it queues) carries its id.
+    "reports.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from gunicorn, compressed and with far-future caching of hashed names.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "reports.middleware.SecurityHeadersMiddleware",
     "reports.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -168,6 +172,9 @@ if os.environ.get("CELERY_BROKER_KEY_PREFIX"):
     # Several deployments (or parallel test runs) sharing one Redis database keep apart by prefix.
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_BROKER_KEY_PREFIX"]
 CELERY_TIMEZONE = "UTC"
+# Workers log through LOGGING below (the same format, JSON included, with request ids), not through the
+# handler Celery would otherwise put on the root logger in place of ours.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fix-up closes every database connection before and after every task, whatever
 # CONN_MAX_AGE says: a new PostgreSQL connection (a server process) per task. With a reuse limit
 # it closes them only every this many tasks; hotline/celery.py closes broken or expired ones around
@@ -238,11 +245,16 @@ if not DEBUG and not TESTING:
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    # The header only consents to the browsers' preload list; the domain joins it when its owner
-    # submits it (hstspreload.org). HTTPS-only for good suits a hotline; SECURE_HSTS_PRELOAD=0 to opt out
-    # (check --deploy then warns, security.W021, as it should).
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    # Preloading is a commitment (browsers' built-in lists, hard to leave): a hotline opts in with
+    # SECURE_HSTS_PRELOAD=1 and then submits its domain at hstspreload.org. Off, check --deploy's
+    # reminder (security.W021) is silenced because leaving it off is the decision, not an oversight.
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+    # Health checks and metrics scrapes come from inside the network (load balancer, Prometheus),
+    # often over plain HTTP: they are answered there rather than redirected.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 if env_bool("HOTLINE_BEHIND_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -256,13 +268,45 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("HOTLINE_STATIC_ROOT", BASE_DIR / "staticfiles"))
+# In production, `collectstatic` writes hashed, compressed copies that WhiteNoise serves with
+# far-future caching; in development and tests the files are served as they are from static/.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG or TESTING
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Development and tests: WhiteNoise finds files in static/ on each request (no collectstatic needed).
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 # --- Logging --------------------------------------------------------------------------------
+# HOTLINE_LOG_FORMAT=json: one JSON object per line (for a log shipper); "text" (the default) for people.
+# Every record carries the request id (reports.middleware.RequestIdMiddleware), tasks' records too.
+# What is logged never includes reported URLs' query strings, e-mail addresses, tokens or PINs:
+# Django logs paths only, gunicorn's access log is configured without the query string
+# (hotline/gunicorn.conf.py), and Hotline's own log lines name ids, not data.
+HOTLINE_LOG_FORMAT = os.environ.get("HOTLINE_LOG_FORMAT", "text").strip().lower()
+if HOTLINE_LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured("HOTLINE_LOG_FORMAT must be 'text' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "reports.lib.logcontext.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "reports.lib.logcontext.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": HOTLINE_LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # Django attaches its own console handler in DEBUG; route through the root one only, once.
     "loggers": {
@@ -342,8 +386,8 @@ HOTLINE_RUNAWAY_THRESHOLD = env_int("HOTLINE_RUNAWAY_THRESHOLD", 50)
 # Close a case unseen when every content is already assessed content: "exact" (the same file),
 # "near" (also PDQ/pHash near-duplicates of assessed content) or "off".
 HOTLINE_AUTO_CLOSE_KNOWN = os.environ.get("HOTLINE_AUTO_CLOSE_KNOWN", "exact")
-# Fernet keys for preview encryption, newest first: to rotate, put a new key in front and re-encrypt
-# (reports.lib.imaging.reencrypt_preview) before dropping the old one.
+# Fernet keys for preview encryption, newest first: to rotate, put a new key in front, run
+# `manage.py rotate_preview_key` (re-encrypts every stored preview), then drop the old one.
 HOTLINE_PREVIEW_KEYS = env_list("HOTLINE_PREVIEW_KEYS")
 if not HOTLINE_PREVIEW_KEYS:
     if DEBUG or TESTING:
@@ -378,6 +422,40 @@ HOTLINE_SECOND_OPINION_FIRST_SEEN = env_bool("HOTLINE_SECOND_OPINION_FIRST_SEEN"
 
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 150)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 180)
-CELERY_BEAT_SCHEDULE = {
+
+# --- Operations (see docs/operations.md) ---------------------------------------------------------
+# Retention: a content's encrypted preview is deleted this many days after the last of its cases
+# closed (never while any of its cases is open); a reporter's e-mail address this many days after the
+# report came in. Hashes, captures and their metadata are kept. `retention_purge` runs daily (beat)
+# or as `manage.py run_periodic retention`.
+HOTLINE_RETENTION_PREVIEW_DAYS = env_int("HOTLINE_RETENTION_PREVIEW_DAYS", 30)
+HOTLINE_RETENTION_EMAIL_DAYS = env_int("HOTLINE_RETENTION_EMAIL_DAYS", 90)
+HOTLINE_RETENTION_BATCH = env_int("HOTLINE_RETENTION_BATCH", 1000)
+if HOTLINE_RETENTION_PREVIEW_DAYS < 0 or HOTLINE_RETENTION_EMAIL_DAYS < 0 or HOTLINE_RETENTION_BATCH < 1:
+    raise ImproperlyConfigured("Retention days must be >= 0 and HOTLINE_RETENTION_BATCH >= 1.")
+# Queues whose workers /healthz expects to have answered a heartbeat within HOTLINE_HEARTBEAT_MAX_AGE
+# seconds (beat sends one to each queue every HOTLINE_HEARTBEAT_SECONDS).
+HOTLINE_HEALTH_QUEUES = env_list("HOTLINE_HEALTH_QUEUES", ["default", "fetch", "match"])
+HOTLINE_HEARTBEAT_SECONDS = env_int("HOTLINE_HEARTBEAT_SECONDS", 60)
+HOTLINE_HEARTBEAT_MAX_AGE = env_int("HOTLINE_HEARTBEAT_MAX_AGE", 3 * HOTLINE_HEARTBEAT_SECONDS)
+# /metrics answers a request carrying "Authorization: Bearer <HOTLINE_METRICS_TOKEN>", or coming from
+# one of HOTLINE_METRICS_ALLOW_IPS (addresses or networks, the connecting peer's address). With
+# neither set it answers nobody: volumes are sensitive too.
+HOTLINE_METRICS_TOKEN = os.environ.get("HOTLINE_METRICS_TOKEN", "")
+if HOTLINE_METRICS_TOKEN and len(HOTLINE_METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("HOTLINE_METRICS_TOKEN must be at least 24 characters (a random token).")
+HOTLINE_METRICS_ALLOW_IPS = env_list("HOTLINE_METRICS_ALLOW_IPS")
+
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-stuck-work": {"task": "reports.tasks.maintenance.sweep_stuck", "schedule": 300.0},
+    "retention-purge": {"task": "reports.tasks.maintenance.retention", "schedule": 24 * 3600.0},
 }
+for _queue in HOTLINE_HEALTH_QUEUES:
+    # One heartbeat per queue, answered by whichever worker consumes it. A heartbeat nobody takes
+    # expires instead of piling up behind a dead queue.
+    CELERY_BEAT_SCHEDULE[f"heartbeat-{_queue}"] = {
+        "task": "reports.tasks.maintenance.heartbeat",
+        "schedule": float(HOTLINE_HEARTBEAT_SECONDS),
+        "args": (_queue,),
+        "options": {"queue": _queue, "expires": float(HOTLINE_HEARTBEAT_SECONDS)},
+    }

@@ -7,7 +7,10 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from reports.lib.logcontext import request_id_var, sane_request_id
 from reports.views.decorators import unverified_staff_redirect
+
+REQUEST_ID_HEADER = "X-Request-ID"
 
 # No inline script or style anywhere: everything comes from our own static files.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -22,6 +25,27 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "form-action 'self'",
     ]
 )
+
+
+class RequestIdMiddleware:
+    """Give every request an id: a sane incoming X-Request-ID (set by the proxy, so one id follows
+    the request through both logs) or a new one. It is on every log record of the request
+    (reports.lib.logcontext), on the tasks the request queues (hotline/celery.py), and echoed in the
+    response so that a user's "it failed" can be found in the logs."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
 
 
 class SecurityHeadersMiddleware:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from reports.views import public, staff
+from reports.views import ops, public, staff
 from reports.views.api import api
 
 urlpatterns = [
@@ -12,4 +12,6 @@ urlpatterns = [
     path("staff/", staff.home, name="staff-home"),
     path("staff/", include("reports.urls_analyst")),
     path("api/v1/", api.urls),
+    path("healthz", ops.healthz, name="healthz"),
+    path("metrics", ops.metrics, name="metrics"),
 ]

@@ -54,7 +54,15 @@ class Report(models.Model):
                 name="report_partner_matches_source",
             ),
         ]
-        indexes = [models.Index(fields=["source", "created_at"], name="report_source_created")]
+        indexes = [
+            models.Index(fields=["source", "created_at"], name="report_source_created"),
+            # Reports still holding a reporter's e-mail address, for the retention job.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(email_purged_at__isnull=True) & ~models.Q(email=""),
+                name="report_email_held",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.receipt_code or f"report {self.pk}"

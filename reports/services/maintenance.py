@@ -3,9 +3,11 @@ past its visibility timeout, a crash between commit and enqueue)."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -43,3 +45,12 @@ def sweep_stuck_work() -> dict[str, int]:
     enqueue_contents_match(contents)
     enqueue_report_hashes_match(reports)
     return {"urls": len(set(urls)), "contents": len(contents), "reports": len(reports)}
+
+
+HEARTBEAT_KEY = "heartbeat:{queue}"
+
+
+def heartbeat_record(*, queue: str, now: float | None = None) -> None:
+    """Note that a worker of `queue` has just run a task (reports.selectors.health reads it)."""
+    # Kept well past the age /healthz accepts, so that a stale heartbeat reads as "late", not "never".
+    cache.set(HEARTBEAT_KEY.format(queue=queue), now if now is not None else time.time(), timeout=24 * 3600)

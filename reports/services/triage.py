@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from reports.lib.metrics import REVEALS
 from reports.models import Assessment, Case, Content, Match, Report, RevealGrant, StaffPreference, Url
 from reports.models.choices import CaseQueue, CaseStatus, ReportStatus, Verdict, Virtual
 from reports.selectors.triage import (
@@ -430,6 +431,7 @@ def content_reveal(*, user: AbstractBaseUser, content: Content, case: Case) -> s
         expires_at=now + timedelta(seconds=settings.HOTLINE_REVEAL_TOKEN_SECONDS),
     )
     audit_record(action=REVEAL_ACTION, actor=user, obj=content, details={"case": case.pk, "sha256": content.sha256})
+    transaction.on_commit(REVEALS.inc)
     return token
 
 

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from celery import shared_task
 from django.conf import settings
 
+from reports.lib.metrics import FETCH_OUTCOMES
+
 
 class TransientFetchError(Exception):
     pass
@@ -24,6 +26,7 @@ def fetch_url(self, url_id: int) -> str:  # type: ignore[no-untyped-def]
     attempt = self.request.retries
     final = attempt >= settings.HOTLINE_FETCH_MAX_RETRIES or self.request.is_eager
     outcome = url_fetch(url_id=url_id, final_attempt=final)
+    FETCH_OUTCOMES.labels(state=outcome.state, error=outcome.error or "none").inc()
     if outcome.state == "retry":
         raise self.retry(countdown=retry_delay(attempt), exc=TransientFetchError(outcome.error))
     return outcome.state

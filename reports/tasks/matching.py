@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
 
+from reports.lib.metrics import MATCHES
 from reports.tasks.fetching import DIRECT_PUBLISH_LIMIT
+
+if TYPE_CHECKING:
+    from reports.models import Match
+
+
+def count_matches(rows: Sequence[Match]) -> int:
+    """Count the matches a task recorded, by kind (the services return them once committed)."""
+    for row in rows:
+        MATCHES.labels(kind=row.kind).inc()
+    return len(rows)
 
 
 @worker_process_init.connect
@@ -31,7 +43,7 @@ def match_content(content_id: int) -> int:
     """One content (kept for messages queued before batches existed; batches do the same work)."""
     from reports.services.matching import content_match  # services enqueue tasks, so import them late
 
-    return len(content_match(content_id=content_id))
+    return count_matches(content_match(content_id=content_id))
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=8)
@@ -99,7 +111,7 @@ def enqueue_content_match(content_ids: Iterable[int]) -> None:
 def match_report_hashes(report_id: int) -> int:
     from reports.services.matching import report_hashes_match
 
-    return len(report_hashes_match(report_id=report_id))
+    return count_matches(report_hashes_match(report_id=report_id))
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
