@@ -51,7 +51,7 @@ def match_contents(content_ids: list[int]) -> int:
     """These contents, in one batch (the sweeper's re-queued work)."""
     from reports.services.matching import contents_match
 
-    contents_match(content_ids=content_ids)
+    count_matches(contents_match(content_ids=content_ids))
     return len(content_ids)
 
 
@@ -82,7 +82,7 @@ def match_pending_contents() -> int:
     cache.delete(MATCH_SCHEDULED_KEY)
     size = settings.HOTLINE_MATCH_BATCH_SIZE
     pending = contents_pending_match(limit=size)
-    contents_match(content_ids=pending)
+    count_matches(contents_match(content_ids=pending))
     if len(pending) >= size:
         match_pending_contents.delay()  # more waiting: let other work in between batches
     return len(pending)
