@@ -142,6 +142,14 @@ def case_refresh(case: Case, *, contents: list[Content] | None = None) -> Case:
     return case
 
 
+def _propose_referrals(case: Case) -> None:
+    """A closed case with an illegal verdict gets the referrals its rules ask for, after the commit."""
+    from reports.tasks.referrals import enqueue_referrals_propose  # tasks import services: import late
+
+    case_id = case.pk
+    transaction.on_commit(lambda: enqueue_referrals_propose(case_id), robust=True)
+
+
 def _auto_close(case: Case, contents: list[Content], inherit: dict[int, Assessment]) -> Case:
     now = timezone.now()
     Assessment.objects.bulk_create(
@@ -168,6 +176,7 @@ def _auto_close(case: Case, contents: list[Content], inherit: dict[int, Assessme
     case.save(update_fields=["status", "auto_closed", "queue", "assessed_at", "closed_at"])
     verdicts = [inherit[content.pk].verdict for content in contents]
     reports_refresh_status(_case_report_ids(case))
+    _propose_referrals(case)
     audit_record(
         action="case.auto_closed",
         actor_label="system",
@@ -451,6 +460,7 @@ def _case_finish(case: Case, *, actor: AbstractBaseUser) -> Case:
         details={"verdicts": sorted({assessment.verdict for assessment in latest.values()})},
     )
     reports_refresh_status(_case_report_ids(case))
+    _propose_referrals(case)
     _propagate([content_id for content_id in latest if content_id is not None])
     return case
 
@@ -652,6 +662,7 @@ def cases_confirm_known(*, user: AbstractBaseUser, case_ids: Iterable[int]) -> C
             },
         )
         report_ids.update(_case_report_ids(case))
+        _propose_referrals(case)
         result.confirmed.append(case_id)
     reports_refresh_status(sorted(report_ids))
     return result
