@@ -758,8 +758,14 @@ def referrals_escalate_due(*, now: datetime | None = None) -> dict[str, int]:
     address), then the site owner (flagged for an analyst), then a registrar referral (drafted)."""
     now = now or timezone.now()
     counts = {Escalation.REMINDER: 0, Escalation.SITE_OWNER: 0, Escalation.REGISTRAR: 0}
+    first_step = settings.HOTLINE_ESCALATION_REMINDER_AFTER * timedelta(
+        hours=settings.HOTLINE_ESCALATION_INTERVAL_HOURS
+    )
     candidates = Referral.objects.filter(
-        status__in=OPEN_REFERRAL_STATUSES, kind__in=TAKEDOWN_KINDS, removed_at__isnull=True, sent_at__isnull=False
+        status__in=OPEN_REFERRAL_STATUSES,
+        kind__in=TAKEDOWN_KINDS,
+        removed_at__isnull=True,
+        sent_at__lte=now - first_step,  # nothing younger can be due for any step
     ).exclude(escalation=Escalation.REGISTRAR)
     reminders: list[Referral] = []
     for referral in candidates:

@@ -327,3 +327,50 @@ def test_an_analyst_cannot_act_on_a_case_they_may_not_open(page: Page, staff_cli
 
     assert response.status_code in (400, 404)
     assert not response_bytes(response).startswith(b"PK")
+
+
+# --- Forwarding and what partners see ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_forward_to_a_partner_hotline_goes_by_e_mail(analyst) -> None:
+    from datetime import UTC, datetime
+
+    import time_machine
+    from django.core import mail
+
+    from reports.services.referrals import notices_send_due
+
+    partner = make_partner(name="Hotline DE", kind=PartnerKind.HOTLINE, country="DE")
+    partner.email = "reports@hotline-de.example"
+    partner.save()
+    case = closed_illegal_case(analyst.user, 1, country="DE")
+    referrals_propose_for_case(case_id=case.pk)
+
+    with time_machine.travel(datetime(2026, 3, 3, 9, 0, tzinfo=UTC), tick=False):
+        assert notices_send_due() == 1
+
+    assert mail.outbox[0].to == ["reports@hotline-de.example"]
+    assert "forward" in mail.outbox[0].body
+    assert case.url.canonical_url in mail.outbox[0].body
+    forward = Referral.objects.get(case=case)
+    assert (forward.kind, forward.status, forward.partner) == (ReferralKind.FOREIGN_HOTLINE, "sent", partner)
+
+
+@pytest.mark.django_db
+def test_the_outcome_is_removed_once_every_url_asked_for_is_gone(analyst) -> None:
+    from django.utils import timezone
+
+    from reports.models import Report
+    from reports.selectors.referrals import report_referral_outcome
+
+    case = closed_illegal_case(analyst.user, 1, country="NL")
+    referrals_propose_for_case(case_id=case.pk)
+    report = Report.objects.get(reported_urls__url=case.url)
+    assert report_referral_outcome(report) is None  # drafts only
+
+    Referral.objects.filter(case=case).update(status=ReferralStatus.SENT, sent_at=timezone.now())
+    assert report_referral_outcome(report) == "sent"
+
+    Url.objects.filter(pk=case.url_id).update(removed_at=timezone.now())
+    assert report_referral_outcome(report) == "removed"  # although the police referral is still "sent"
