@@ -163,7 +163,7 @@ def _recipient(kind: str, url: Url, partner: Partner | None) -> dict[str, Any]:
 def referrals_propose_for_case(*, case_id: int) -> list[Referral]:
     """Draft the referrals the rules ask for, once a case is closed with an illegal verdict.
     Idempotent: a case the rules have proposed for before gets nothing new."""
-    case = Case.objects.select_for_update().select_related("url").filter(pk=case_id).first()
+    case = Case.objects.select_for_update(of=("self",)).select_related("url").filter(pk=case_id).first()
     if case is None or case.status != CaseStatus.CLOSED or case.url is None:
         return []
     if case.referrals.filter(automatic=True).exists():
@@ -692,7 +692,7 @@ def _recheck_record(referral_id: int, states: dict[int, str], now: datetime) -> 
     referral = Referral.objects.select_for_update().get(pk=referral_id)
     if referral.status not in OPEN_REFERRAL_STATUSES:
         return "skipped"  # closed by hand meanwhile
-    for url in Url.objects.select_for_update().filter(pk__in=list(states)):
+    for url in Url.objects.select_for_update().filter(pk__in=list(states)).order_by("pk"):
         url.recheck_state = states[url.pk]
         url.rechecked_at = now
         fields = ["recheck_state", "rechecked_at"]
@@ -813,7 +813,7 @@ def _remind(*, ids: list[int], email: str, language: str, now: datetime) -> int:
 
 @transaction.atomic
 def _escalate(*, referral_id: int, step: str, now: datetime) -> None:
-    referral = Referral.objects.select_for_update().select_related("case").get(pk=referral_id)
+    referral = Referral.objects.select_for_update(of=("self",)).select_related("case").get(pk=referral_id)
     referral.escalation = step
     referral.escalated_at = now
     referral.save(update_fields=["escalation", "escalated_at"])
