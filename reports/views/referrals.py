@@ -58,17 +58,21 @@ def case_referral_context(case: Case, user: Any) -> dict[str, Any]:
     """What the case page shows of referrals and hosting, for those who manage referrals."""
     if not user.has_perm("reports.manage_referrals"):
         return {}
+    found = case_referrals(case)
     return {
-        "referrals": case_referrals(case),
-        "referral_add_form": ReferralAddForm(),
+        "referrals": found,
+        "police_referral_ids": [r.pk for r in found if r.kind == ReferralKind.POLICE and r.status != "cancelled"],
+        # Own id prefixes: both forms have a "reason" field, on one page.
+        "referral_add_form": ReferralAddForm(auto_id="referral_%s"),
         "referral_status_form": ReferralStatusForm(),
         "hosting_form": HostingForm(
+            auto_id="hosting_%s",
             initial={
                 "ip": case.url.hosting_ip,
                 "country": case.url.hosting_country,
                 "asn": case.url.hosting_asn,
                 "provider": case.url.hosting_provider,
-            }
+            },
         )
         if case.url is not None
         else None,
