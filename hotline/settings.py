@@ -147,6 +147,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "reports.tasks.fetching.*": {"queue": "fetch"},
     "reports.tasks.matching.*": {"queue": "match"},
+    # A re-check is a fetch: it runs where fetching runs (network I/O, the fetch workers' limits).
+    "reports.tasks.referrals.recheck_referral": {"queue": "fetch"},
 }
 # With acks_late, a task whose worker dies stays "unacknowledged" in Redis and is delivered again
 # once it is older than the visibility timeout. Keep that timeout above the longest task

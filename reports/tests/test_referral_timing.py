@@ -170,3 +170,23 @@ def test_escalation_steps_are_configurable(settings) -> None:
     assert escalate_at(6)["registrar"] == 1
     referral.refresh_from_db()
     assert referral.escalation == Escalation.REGISTRAR
+
+
+def test_the_beat_schedule_runs_the_referral_jobs_and_a_worker_knows_them() -> None:
+    """In a fresh process, as a worker starts: the tasks the beat schedule names are registered."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import django; django.setup(); from django.conf import settings; from hotline.celery import app; "
+        "app.loader.import_default_modules(); "
+        "names = [e['task'] for e in settings.CELERY_BEAT_SCHEDULE.values()]; "
+        "print(','.join(sorted(n for n in names if n in app.tasks)))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hotline.settings", "HOTLINE_TESTING": "1"}
+    env.pop("REDIS_URL", None)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)  # noqa: S603
+    registered = set(result.stdout.strip().split(","))
+    for name in ("send_notices", "recheck_due", "escalate_due"):
+        assert f"reports.tasks.referrals.{name}" in registered
