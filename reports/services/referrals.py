@@ -173,7 +173,14 @@ def referrals_propose_for_case(*, case_id: int) -> list[Referral]:
         return []
     url = case.url
     situation, partner = hosting_situation(url)
-    kinds = sorted(active_rules().get(situation, set()))
+    # A URL already referred (a later case of the same URL) is not referred twice to the same kind
+    # of recipient while that referral is open: its re-checks cover the new case too.
+    open_kinds = set(
+        Referral.objects.filter(urls=url, status__in=[ReferralStatus.DRAFT, *OPEN_REFERRAL_STATUSES]).values_list(
+            "kind", flat=True
+        )
+    )
+    kinds = sorted(active_rules().get(situation, set()) - open_kinds)
     now = timezone.now()
     created = []
     for kind in kinds:

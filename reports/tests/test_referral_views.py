@@ -374,3 +374,19 @@ def test_the_outcome_is_removed_once_every_url_asked_for_is_gone(analyst) -> Non
 
     Url.objects.filter(pk=case.url_id).update(removed_at=timezone.now())
     assert report_referral_outcome(report) == "removed"  # although the police referral is still "sent"
+
+
+@pytest.mark.django_db
+def test_a_url_with_an_open_referral_is_not_referred_twice(analyst) -> None:
+    first = closed_illegal_case(analyst.user, 1, country="NL")
+    referrals_propose_for_case(case_id=first.pk)
+    # The same URL comes back as a new case (a new sighting after the first case closed).
+    second = Case.objects.create(url=first.url, status=CaseStatus.CLOSED)
+    second.assessments.create(content=first.contents.get(), analyst=analyst.user, verdict=Verdict.BASELINE)
+
+    assert referrals_propose_for_case(case_id=second.pk) == []
+
+    Referral.objects.filter(case=first, kind=ReferralKind.HOSTING_NTD).update(status=ReferralStatus.REFUSED)
+    third = Case.objects.create(url=first.url, status=CaseStatus.CLOSED)
+    third.assessments.create(content=first.contents.get(), analyst=analyst.user, verdict=Verdict.BASELINE)
+    assert [r.kind for r in referrals_propose_for_case(case_id=third.pk)] == [ReferralKind.HOSTING_NTD]
