@@ -154,6 +154,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "reports.tasks.fetching.*": {"queue": "fetch"},
     "reports.tasks.matching.*": {"queue": "match"},
+    # A re-check is a fetch: it runs where fetching runs (network I/O, the fetch workers' limits).
+    "reports.tasks.referrals.recheck_referral": {"queue": "fetch"},
 }
 # With acks_late, a task whose worker dies stays "unacknowledged" in Redis and is delivered again
 # once it is older than the visibility timeout. Keep that timeout above the longest task
@@ -420,6 +422,42 @@ HOTLINE_REVEAL_SOFT_LIMIT = env_int("HOTLINE_REVEAL_SOFT_LIMIT", 50)
 # Four eyes: an assessment of first-seen content waits for a senior analyst's second opinion.
 HOTLINE_SECOND_OPINION_FIRST_SEEN = env_bool("HOTLINE_SECOND_OPINION_FIRST_SEEN", True)
 
+# --- Referrals and takedown tracking (see docs/referrals.md) ---------------------------------
+# The hotline's own country (ISO 3166-1 alpha-2): content hosted here goes to the police and the host.
+HOTLINE_COUNTRY = os.environ.get("HOTLINE_COUNTRY", "NL").upper()
+# MaxMind-format (GeoLite2/GeoIP2) databases for the hosting lookup; optional. Without them the
+# hosting fields stay empty and the analyst fills them in on the case page.
+HOTLINE_GEOIP_COUNTRY_DB = os.environ.get("HOTLINE_GEOIP_COUNTRY_DB", "")
+HOTLINE_GEOIP_ASN_DB = os.environ.get("HOTLINE_GEOIP_ASN_DB", "")
+# The hotline's name and reply address in notices (DEFAULT_FROM_EMAIL sends them).
+HOTLINE_NAME = os.environ.get("HOTLINE_NAME", "Hotline")
+HOTLINE_NOTICE_REPLY_TO = os.environ.get("HOTLINE_NOTICE_REPLY_TO", "")
+# Who the police package is for (a label in the package and on the referral).
+HOTLINE_POLICE_RECIPIENT = os.environ.get("HOTLINE_POLICE_RECIPIENT", "Police")
+# Notices go out only in working hours (SCART): weekdays (0 = Monday) from start to end hour, local time
+# (TIME_ZONE). Outside the window they wait for the next run inside it.
+HOTLINE_NOTICE_HOURS = (env_int("HOTLINE_NOTICE_HOUR_START", 9), env_int("HOTLINE_NOTICE_HOUR_END", 17))
+HOTLINE_NOTICE_WEEKDAYS = [int(day) for day in env_list("HOTLINE_NOTICE_WEEKDAYS", ["0", "1", "2", "3", "4"])]
+# Re-checks of an open notice's URLs: every FIRST minutes for the first FIRST_PERIOD hours after it was
+# sent, then every LATER hours, until the content is gone or the referral is closed.
+HOTLINE_RECHECK_FIRST_MINUTES = env_int("HOTLINE_RECHECK_FIRST_MINUTES", 60)
+HOTLINE_RECHECK_FIRST_PERIOD_HOURS = env_int("HOTLINE_RECHECK_FIRST_PERIOD_HOURS", 24)
+HOTLINE_RECHECK_LATER_HOURS = env_int("HOTLINE_RECHECK_LATER_HOURS", 24)
+# Escalation of a notice still online (SCART's defaults): a reminder after 1x, the site owner after 3x,
+# the registrar after 6x the interval.
+HOTLINE_ESCALATION_INTERVAL_HOURS = env_int("HOTLINE_ESCALATION_INTERVAL_HOURS", 24)
+HOTLINE_ESCALATION_REMINDER_AFTER = env_int("HOTLINE_ESCALATION_REMINDER_AFTER", 1)
+HOTLINE_ESCALATION_SITE_OWNER_AFTER = env_int("HOTLINE_ESCALATION_SITE_OWNER_AFTER", 3)
+HOTLINE_ESCALATION_REGISTRAR_AFTER = env_int("HOTLINE_ESCALATION_REGISTRAR_AFTER", 6)
+# E-mail: the console in development; set EMAIL_BACKEND/EMAIL_HOST etc. in production.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "hotline@localhost")
+
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 150)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 180)
 
@@ -449,6 +487,10 @@ HOTLINE_METRICS_ALLOW_IPS = env_list("HOTLINE_METRICS_ALLOW_IPS")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-stuck-work": {"task": "reports.tasks.maintenance.sweep_stuck", "schedule": 300.0},
     "retention-purge": {"task": "reports.tasks.maintenance.retention", "schedule": 24 * 3600.0},
+    # Referrals: notices due (only sent inside the working-hours window), re-checks due, escalations.
+    "referrals-send-notices": {"task": "reports.tasks.referrals.send_notices", "schedule": 600.0},
+    "referrals-recheck-due": {"task": "reports.tasks.referrals.recheck_due", "schedule": 300.0},
+    "referrals-escalate": {"task": "reports.tasks.referrals.escalate_due", "schedule": 900.0},
 }
 for _queue in HOTLINE_HEALTH_QUEUES:
     # One heartbeat per queue, answered by whichever worker consumes it. A heartbeat nobody takes

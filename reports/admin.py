@@ -5,11 +5,14 @@ Reports are read-mostly here: the receipt PIN digest and the encrypted e-mail ar
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from reports import models
+from reports.services.audit import audit_record
 
 
 class ReportedUrlInline(admin.TabularInline):
@@ -33,6 +36,24 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Tables coordinators edit here: every change and deletion also goes to the audit trail (the
+    admin saves in a transaction, so the audit row commits or rolls back with the change)."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action=f"{obj._meta.model_name}.{'changed' if change else 'created'}",
+            actor=request.user,
+            obj=obj,
+            details={"fields": {name: form.cleaned_data.get(name) for name in form.changed_data}},
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        audit_record(action=f"{obj._meta.model_name}.deleted", actor=request.user, obj=obj, details={"was": str(obj)})
+        super().delete_model(request, obj)
 
 
 @admin.register(models.Report)
@@ -91,7 +112,7 @@ class ReportedUrlAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Partner)
-class PartnerAdmin(admin.ModelAdmin):
+class PartnerAdmin(AuditedAdmin):
     list_display = ("name", "kind", "country", "active", "created_at")
     list_filter = ("kind", "active", "country")
     search_fields = ("name",)
@@ -392,3 +413,38 @@ class StaffPreferenceAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     search_fields = ("user__username",)
     fields = ("user", "greyscale", "updated_at")
+
+
+@admin.register(models.AbuseContact)
+class AbuseContactAdmin(AuditedAdmin):
+    list_display = ("provider", "asn", "email", "country", "language")
+    search_fields = ("provider", "email", "asn")
+    list_filter = ("country", "language")
+
+
+@admin.register(models.ReferralRule)
+class ReferralRuleAdmin(AuditedAdmin):
+    list_display = ("situation", "kind", "active")
+    list_filter = ("situation", "kind", "active")
+    list_editable = ("active",)
+
+
+class ReferralEventInline(admin.TabularInline):
+    model = models.ReferralEvent
+    fields = ("at", "status", "actor", "note")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(models.Referral)
+class ReferralAdmin(ReadOnlyAdmin):
+    """Read-only: referrals change through the case page and the referral list, which audit it."""
+
+    list_display = ("id", "kind", "recipient", "status", "case", "sent_at", "removed_at", "escalation")
+    list_filter = ("kind", "status", "escalation")
+    search_fields = ("recipient", "email", "reference")
+    inlines = [ReferralEventInline]

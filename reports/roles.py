@@ -10,11 +10,22 @@ from reports.models.choices import StaffRole
 
 CASEWORK = ["work_queue", "reveal_content", "assess_content", "manage_referrals"]
 OVERSIGHT = ["view_statistics", "view_exposure", "view_audit"]
+# The referral tables coordinators edit in the Django admin: abuse contacts, referral rules, and the
+# partner records through which foreign hotlines are found by country.
+REFERRAL_TABLES = [
+    *(
+        f"{action}_{model}"
+        for model in ("abusecontact", "referralrule")
+        for action in ("add", "change", "delete", "view")
+    ),
+    "view_partner",
+    "change_partner",
+]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     StaffRole.ANALYST: CASEWORK,
     StaffRole.SENIOR_ANALYST: [*CASEWORK, "give_second_opinion", "reassign_case"],
-    StaffRole.COORDINATOR: [*OVERSIGHT, "reassign_case", "manage_referrals"],
+    StaffRole.COORDINATOR: [*OVERSIGHT, "reassign_case", "manage_referrals", *REFERRAL_TABLES],
     StaffRole.ADMIN: [*CASEWORK, *OVERSIGHT, "give_second_opinion", "reassign_case"],
 }
 

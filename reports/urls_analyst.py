@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from reports.views import analyst
+from reports.views import analyst, referrals
 
 urlpatterns = [
     path("queues/", analyst.queues, name="staff-queues"),
@@ -17,6 +17,14 @@ urlpatterns = [
     path("cases/<int:pk>/reassign", analyst.case_reassign_view, name="staff-case-reassign"),
     path("cases/<int:pk>/assess", analyst.case_assess, name="staff-case-assess"),
     path("cases/<int:pk>/second-opinion", analyst.case_second_opinion, name="staff-case-second-opinion"),
+    path("cases/<int:pk>/referrals/add", referrals.case_referral_add, name="staff-case-referral-add"),
+    path("cases/<int:pk>/referrals/propose", referrals.case_referrals_propose, name="staff-case-referrals-propose"),
+    path("cases/<int:pk>/hosting", referrals.case_hosting, name="staff-case-hosting"),
+    path("referrals/", referrals.referrals, name="staff-referrals"),
+    path("referrals/send", referrals.send_notices, name="staff-referrals-send"),
+    path("referrals/police-package", referrals.police_package, name="staff-police-package"),
+    path("referrals/<int:pk>/status", referrals.referral_status, name="staff-referral-status"),
+    path("referrals/<int:pk>/recipient", referrals.referral_recipient, name="staff-referral-recipient"),
     path("contents/<int:pk>/preview", analyst.content_preview, name="staff-content-preview"),
     path("contents/<int:pk>/reveal", analyst.content_reveal_view, name="staff-content-reveal"),
     path("preferences/", analyst.preferences, name="staff-preferences"),

@@ -7,7 +7,7 @@ from .content import Capture, Content
 from .intake import Report, ReportedUrl, SubmittedHash, Url
 from .matching import HashList, KnownHash, Match
 from .partners import ApiToken, Partner
-from .referrals import AbuseContact, Referral, ReferralEvent
+from .referrals import AbuseContact, Referral, ReferralEvent, ReferralRule
 from .triage import Assessment, Case, RevealGrant, StaffPreference
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Partner",
     "Referral",
     "ReferralEvent",
+    "ReferralRule",
     "Report",
     "ReportedUrl",
     "RevealGrant",

@@ -176,3 +176,37 @@ class StaffRole(models.TextChoices):
     SENIOR_ANALYST = "senior_analyst", _("Senior analyst")
     COORDINATOR = "coordinator", _("Coordinator")
     ADMIN = "admin", _("Administrator")
+
+
+class HostingSituation(models.TextChoices):
+    """Where illegal content is hosted, as the referral rules see it."""
+
+    DOMESTIC = "domestic", _("Hosted in our own country")
+    FOREIGN_PARTNER = "foreign_partner", _("Hosted abroad, a partner hotline there")
+    FOREIGN_NO_PARTNER = "foreign_no_partner", _("Hosted abroad, no partner hotline there")
+    UNKNOWN = "unknown", _("Hosting country unknown")
+
+
+class Escalation(models.TextChoices):
+    """How far an overdue notice has been escalated (SCART: reminder, site owner, registrar)."""
+
+    NONE = "", _("None")
+    REMINDER = "reminder", _("Reminder sent")
+    SITE_OWNER = "site_owner", _("Site owner to be contacted")
+    REGISTRAR = "registrar", _("Registrar to be contacted")
+
+
+class RecheckState(models.TextChoices):
+    """What the last re-check of a referred URL found."""
+
+    NOT_CHECKED = "", _("Not re-checked yet")
+    ONLINE = "online", _("Still online")
+    CHANGED = "changed", _("Changed (review)")
+    GONE = "gone", _("Removed")
+    UNKNOWN = "unknown", _("Could not tell")
+
+
+# A referral still waiting for its outcome: re-checked and escalated.
+OPEN_REFERRAL_STATUSES = (ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED)
+# Referrals whose aim is that the content goes offline (the police referral's aim is an investigation).
+TAKEDOWN_KINDS = (ReferralKind.HOSTING_NTD, ReferralKind.FOREIGN_HOTLINE, ReferralKind.REGISTRAR)

@@ -5,7 +5,16 @@ from __future__ import annotations
 from django.db import models
 from django.db.models.functions import Now
 
-from .choices import AiSuspected, Category, FetchStatus, HashAlgorithm, ReportSource, ReportStatus, WhereFound
+from .choices import (
+    AiSuspected,
+    Category,
+    FetchStatus,
+    HashAlgorithm,
+    RecheckState,
+    ReportSource,
+    ReportStatus,
+    WhereFound,
+)
 from .fields import EncryptedTextField
 from .partners import Partner
 
@@ -89,6 +98,10 @@ class Url(models.Model):
     hosting_asn = models.PositiveIntegerField(null=True, blank=True)
     hosting_provider = models.CharField(max_length=200, blank=True)
     hosting_overridden = models.BooleanField(default=False)
+    # Takedown tracking (reports/services/referrals.py): the last re-check and when removal was seen.
+    recheck_state = models.CharField(max_length=8, choices=RecheckState.choices, blank=True, default="")
+    rechecked_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["fetch_status", "next_fetch_at"], name="url_fetch_due")]

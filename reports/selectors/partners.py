@@ -17,14 +17,14 @@ from reports.models import (
     Content,
     Match,
     Partner,
-    Referral,
     Report,
     ReportedUrl,
     SubmittedHash,
     Url,
 )
-from reports.models.choices import CaptureError, FetchStatus, ReferralStatus
+from reports.models.choices import CaptureError, FetchStatus
 from reports.selectors.matching import MatchInfo, exact_matches
+from reports.selectors.referrals import report_referral_outcome
 from reports.services.partners import token_digest
 
 
@@ -160,14 +160,7 @@ def partner_report_detail(*, partner: Partner, report: Report) -> dict[str, Any]
         )
     outcome = None
     if partner.kind in settings.HOTLINE_OUTCOME_VISIBLE_KINDS:
-        latest = (
-            Referral.objects.filter(urls__sightings_set__report=report)
-            .exclude(status__in=[ReferralStatus.DRAFT, ReferralStatus.CANCELLED])
-            .order_by("-created_at", "-pk")
-            .values_list("status", flat=True)
-            .first()
-        )
-        outcome = latest
+        outcome = report_referral_outcome(report)
     return {
         "id": report.pk,
         "external_id": report.external_id,

@@ -24,6 +24,7 @@ from reports.lib.provenance import read_provenance
 from reports.lib.safe_fetch import RESERVED_SUFFIXES, FetchResult, safe_fetch
 from reports.models import Capture, Content, Url
 from reports.models.choices import CaptureError, FetchStatus
+from reports.services.hosting import url_hosting_lookup
 from reports.services.triage import case_for_url
 from reports.tasks.matching import enqueue_content_match
 
@@ -222,6 +223,7 @@ def _record(url_id: int, inspected: Inspected, *, final_attempt: bool) -> FetchO
     if inspected.result.ip:
         url.hosting_ip = inspected.result.ip
     url.save(update_fields=["fetch_status", "fetch_error", "fetch_attempts", "hosting_ip"])
+    url_hosting_lookup(url=url)  # country, ASN and provider of the connected IP, for referrals
     found = list(contents.values())
     case_for_url(url=url, contents=found)
     new_ids = tuple(content.pk for content in found if content.matched_at is None)

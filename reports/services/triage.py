@@ -194,6 +194,14 @@ def _queue_for(case: Case, contents: list[Content], known_about: _Known | None) 
     return CaseQueue.NEW_UNKNOWN
 
 
+def _propose_referrals(case: Case) -> None:
+    """A closed case with an illegal verdict gets the referrals its rules ask for, after the commit."""
+    from reports.tasks.referrals import enqueue_referrals_propose  # tasks import services: import late
+
+    case_id = case.pk
+    transaction.on_commit(lambda: enqueue_referrals_propose(case_id), robust=True)
+
+
 def _auto_close(case: Case, contents: list[Content], inherit: dict[int, Assessment]) -> Case:
     now = timezone.now()
     Assessment.objects.bulk_create(
@@ -220,6 +228,7 @@ def _auto_close(case: Case, contents: list[Content], inherit: dict[int, Assessme
     case.save(update_fields=["status", "auto_closed", "queue", "assessed_at", "closed_at"])
     verdicts = [inherit[content.pk].verdict for content in contents]
     reports_refresh_status(_case_report_ids(case))
+    _propose_referrals(case)
     audit_record(
         action="case.auto_closed",
         actor_label="system",
@@ -509,6 +518,7 @@ def _case_finish(case: Case, *, actor: AbstractBaseUser) -> Case:
         details={"verdicts": sorted({assessment.verdict for assessment in latest.values()})},
     )
     reports_refresh_status(_case_report_ids(case))
+    _propose_referrals(case)
     _propagate([content_id for content_id in latest if content_id is not None])
     return case
 
@@ -710,6 +720,7 @@ def cases_confirm_known(*, user: AbstractBaseUser, case_ids: Iterable[int]) -> C
             },
         )
         report_ids.update(_case_report_ids(case))
+        _propose_referrals(case)
         result.confirmed.append(case_id)
     reports_refresh_status(sorted(report_ids))
     return result

@@ -73,6 +73,7 @@ from reports.services.triage import (
     staff_preference_set,
 )
 from reports.views.decorators import staff_view
+from reports.views.referrals import case_referral_context
 
 QUEUE_KEYS = (*CaseQueue.values, SECOND_OPINION)
 EXPOSURE_PERIODS = {"today": None, "7": 7, "30": 30}
@@ -279,6 +280,7 @@ def case_page(request: HttpRequest, pk: int) -> HttpResponse:
             "reveal_seconds": settings.HOTLINE_REVEAL_SECONDS,
             "finished": case.status in (CaseStatus.ASSESSED, CaseStatus.CLOSED),
             **_wellbeing(user),
+            **case_referral_context(case, user),
         },
     )
 

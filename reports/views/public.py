@@ -8,15 +8,26 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from reports.forms import ReportForm, StatusForm
 from reports.selectors.intake import report_get_by_receipt
+from reports.selectors.referrals import report_referral_outcome
 from reports.services.intake import report_create_public
 from reports.services.throttle import client_key, throttle_exceeded, throttle_hit
 
 logger = logging.getLogger(__name__)
+
+# What a reporter is told of the referrals: the outcome only, never who was told or how.
+OUTCOME_LABELS = {
+    "removed": gettext_lazy("The material you reported has been removed."),
+    "sent": gettext_lazy("We have passed your report on to those who can act on it."),
+    "acknowledged": gettext_lazy("We have passed your report on to those who can act on it."),
+    "not_removed": gettext_lazy("The material is still online. We keep following it up."),
+    "refused": gettext_lazy("The material is still online. We keep following it up."),
+}
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -83,4 +94,14 @@ def report_status(request: HttpRequest) -> HttpResponse:
     if lookup.report is None:
         form.add_error(None, _("We could not find a report with this code and PIN. Check both and try again."))
         return render(request, "reports/public/status.html", {"form": form}, status=400)
-    return render(request, "reports/public/status.html", {"form": StatusForm(), "report": lookup.report})
+    outcome = report_referral_outcome(lookup.report)
+    return render(
+        request,
+        "reports/public/status.html",
+        {
+            "form": StatusForm(),
+            "report": lookup.report,
+            "outcome": outcome,
+            "outcome_label": OUTCOME_LABELS.get(outcome),
+        },
+    )

@@ -17,6 +17,10 @@ from django.utils.module_loading import import_string
 PERIODIC_JOBS: dict[str, str] = {
     "sweep_stuck": "reports.services.maintenance.sweep_stuck_work",
     "retention": "reports.services.retention.retention_purge",
+    "referrals_send_notices": "reports.services.referrals.notices_send_due",
+    # Queues one re-check task per referral due (run in-process when there is no broker).
+    "referrals_recheck": "reports.tasks.referrals.recheck_due",
+    "referrals_escalate": "reports.services.referrals.referrals_escalate_due",
 }
 
 
