@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "reports.middleware.SecurityHeadersMiddleware",
     "reports.middleware.BodySizeLimitMiddleware",
+    # A database or Redis outage is a 503 with Retry-After, not a 500 (nothing was stored).
+    "reports.middleware.ServiceUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -113,6 +115,9 @@ TEMPLATES = [
 VAR_DIR = Path(os.environ.get("HOTLINE_VAR_DIR", BASE_DIR / "var"))
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'hotline.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# A reused connection is checked before each request: after a database restart the first request of
+# every web and worker process would otherwise fail on a dead connection.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # Several threads of runserver and in-process tasks share one file; wait instead of failing.
@@ -372,5 +377,8 @@ HOTLINE_SECOND_OPINION_FIRST_SEEN = env_bool("HOTLINE_SECOND_OPINION_FIRST_SEEN"
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 150)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 180)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-work": {"task": "reports.tasks.maintenance.sweep_stuck", "schedule": 300.0},
+    "sweep-stuck-work": {
+        "task": "reports.tasks.maintenance.sweep_stuck",
+        "schedule": float(env_int("HOTLINE_SWEEP_INTERVAL_SECONDS", 300)),
+    },
 }
