@@ -221,7 +221,7 @@ def stack() -> Iterator[Stack]:
     if STACK_SKIP:
         pytest.skip(STACK_SKIP)
     root = Path(tempfile.mkdtemp(prefix="hotline-faults-"))
-    pg = broker = cache = None
+    pg = broker = cache = running = None
     site = SyntheticSite(routes={"/img.jpg": lambda: Response(body=encode(scene(3))), "/slow.jpg": _slow_route})
     site.start()
     try:
@@ -260,7 +260,7 @@ def stack() -> Iterator[Stack]:
         running.start_worker()
         yield running
     finally:
-        for process in locals().get("running", Stack(root, pg, broker, cache, site, {})).processes:  # type: ignore[arg-type]
+        for process in running.processes if running is not None else []:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
         for server in (broker, cache):
