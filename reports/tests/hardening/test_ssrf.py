@@ -209,7 +209,7 @@ def raw_url_row(url: str) -> Url:
     """A Url row as if the payload had got past intake: the fetcher must hold the line by itself."""
     parts = urlsplit(url)
     return Url.objects.create(
-        canonical_url=url, url_hash=url_hash(url), scheme=parts.scheme[:10], host=(parts.hostname or "")[:253]
+        canonical_url=url, url_hash=url_hash(url), scheme=parts.scheme[:5], host=(parts.hostname or "")[:253]
     )
 
 
