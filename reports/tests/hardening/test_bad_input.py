@@ -530,3 +530,25 @@ def test_staff_post_without_csrf_token(probe: Probe, loose_limits, staff_client)
         ("/staff/audit/export.csv", {}),
     ):
         probe.send(admin, "post", path, label=f"staff {path} without CSRF token", accept=False, data=data)
+
+
+def test_stored_markup_is_never_rendered_to_staff(
+    probe: Probe, loose_limits, client: Client, staff_client, api
+) -> None:
+    """What the public and partners stored (description, note, e-mail, external id, submitted URL spelling)
+    comes back escaped on every staff page that shows it: the analyst's case page and the admin."""
+    for payload in SCRIPTS:
+        data = report_form_data([f"https://example.com/stored?q={payload}"], description=payload, email="a@example.com")
+        probe.send(client, "post", "/report/", label=f"stored via form {payload[:30]!r}", payloads=(payload,),
+                   data=data)  # fmt: skip
+        body = {**GOOD_REPORT, "urls": [f"https://example.com/api-stored?q={payload}"], "note": payload,
+                "external_id": payload}  # fmt: skip
+        post_json(probe, client, "/api/v1/reports", body, api, f"stored via API {payload[:30]!r}")
+    admin = staff_client("admin")
+    pages = ["/admin/reports/report/", "/admin/reports/url/", "/admin/reports/reportedurl/"]
+    pages += [f"/admin/reports/report/{pk}/change/" for pk in Report.objects.values_list("pk", flat=True)]
+    case = make_case(4, description=SCRIPTS[0])
+    pages.append(f"/staff/cases/{case.pk}/")
+    for page in pages:
+        response = probe.send(admin, "get", page, label=f"staff page {page}", payloads=SCRIPTS)
+        assert response.status_code == 200, page
