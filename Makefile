@@ -3,6 +3,7 @@
 #   make demo-totp WHO=analyst   a demo user's current two-factor code
 #   make test   the whole test suite (SQLite with no environment; PostgreSQL/Redis if DATABASE_URL/REDIS_URL are set)
 #   make lint   ruff and the migrations check
+#   make audit  pip-audit (requirements.txt) and bandit (hotline/, reports/); see docs/security.md
 #   make clean  remove the virtualenv, caches and the demo database
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
@@ -16,13 +17,14 @@ RUNTIME_STAMP := $(VENV)/.hotline-requirements.stamp
 DEV_STAMP := $(VENV)/.hotline-requirements-dev.stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help demo demo-totp test lint clean
+.PHONY: help demo demo-totp test lint audit clean
 
 help:
 	@echo "make demo   run the demo on http://$(DEMO_ADDR)/ (SQLite, no services, demo logins)"
 	@echo "make demo-totp WHO=analyst   the current two-factor code of a demo user"
 	@echo "make test   run the whole test suite"
 	@echo "make lint   ruff check, ruff format --check, makemigrations --check"
+	@echo "make audit  pip-audit and bandit, findings explained in docs/security.md"
 	@echo "make clean  remove $(VENV), caches and the demo database in var/"
 
 $(BIN)/python:
@@ -78,6 +80,10 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+# Prints "audit-figures" JSON lines; fails on a known vulnerability or an unexplained bandit finding.
+audit: $(DEV_STAMP)
+	$(BIN)/python .ci/audit.py
 
 clean:
 	@# Only remove what is really a virtualenv: VENV may have been pointed somewhere else.

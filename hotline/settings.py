@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "reports.middleware.SecurityHeadersMiddleware",
     "reports.middleware.BodySizeLimitMiddleware",
+    # A database or Redis outage is a 503 with Retry-After, not a 500 (nothing was stored).
+    "reports.middleware.ServiceUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -117,6 +119,9 @@ TEMPLATES = [
 VAR_DIR = Path(os.environ.get("HOTLINE_VAR_DIR", BASE_DIR / "var"))
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'hotline.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# A reused connection is checked before each request: after a database restart the first request of
+# every web and worker process would otherwise fail on a dead connection.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # Several threads of runserver and in-process tasks share one file; wait instead of failing.
@@ -485,7 +490,10 @@ if HOTLINE_METRICS_TOKEN and len(HOTLINE_METRICS_TOKEN) < 24:
 HOTLINE_METRICS_ALLOW_IPS = env_list("HOTLINE_METRICS_ALLOW_IPS")
 
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "sweep-stuck-work": {"task": "reports.tasks.maintenance.sweep_stuck", "schedule": 300.0},
+    "sweep-stuck-work": {
+        "task": "reports.tasks.maintenance.sweep_stuck",
+        "schedule": float(env_int("HOTLINE_SWEEP_INTERVAL_SECONDS", 300)),
+    },
     "retention-purge": {"task": "reports.tasks.maintenance.retention", "schedule": 24 * 3600.0},
     # Referrals: notices due (only sent inside the working-hours window), re-checks due, escalations.
     "referrals-send-notices": {"task": "reports.tasks.referrals.send_notices", "schedule": 600.0},

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+import redis
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from reports.lib.logcontext import request_id_var, sane_request_id
 from reports.views.decorators import unverified_staff_redirect
 
 REQUEST_ID_HEADER = "X-Request-ID"
+logger = logging.getLogger(__name__)
 
 # No inline script or style anywhere: everything comes from our own static files.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -111,3 +115,39 @@ class StaffOTPRequiredMiddleware:
             if response is not None:
                 return response
         return self.get_response(request)
+
+
+class ServiceUnavailableMiddleware:
+    """A database or Redis outage answers 503 with Retry-After, not a 500.
+
+    The report was not stored (its transaction failed), and the answer says so: "try again shortly"
+    is what a reporter or a partner's client should do, and what monitoring should tell apart from
+    a bug. Everything else still propagates as it did.
+    """
+
+    RETRY_AFTER_SECONDS = 30
+    OUTAGES = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, self.OUTAGES):
+            return None
+        logger.error("service unavailable: %s: %s", type(exception).__name__, exception)
+        if request.path.startswith("/api/"):
+            response: HttpResponse = JsonResponse(
+                {"detail": "The service is briefly unavailable; nothing was stored. Retry after the given seconds."},
+                status=503,
+            )
+        else:
+            response = HttpResponse(
+                "Hotline is briefly unavailable and nothing was stored. Please try again in a minute.",
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
+        response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
+        return response

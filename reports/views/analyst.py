@@ -84,6 +84,17 @@ SKIPPED_REMEMBERED = 50
 NO_STORE = "no-store, private, max-age=0"
 
 
+# Ids from form fields: ASCII digits that fit PostgreSQL's bigint. str.isdigit() alone also admits
+# "²" (int() refuses it) and 30-digit numbers (the database refuses them): both were 500s.
+_MAX_PK_DIGITS = 18
+
+
+def _form_pk(value: str) -> int | None:
+    if value.isascii() and value.isdigit() and len(value) <= _MAX_PK_DIGITS:
+        return int(value)
+    return None
+
+
 def _queue_label(queue: str) -> str:
     return _("Second opinion") if queue == SECOND_OPINION else str(CaseQueue(queue).label)
 
@@ -151,10 +162,10 @@ def queue_next(request: HttpRequest, queue: str) -> HttpResponse:
     form = QueueFilterForm(request.POST)
     filters = form.filters()
     skipped = [pk for pk in request.session.get(SKIPPED_SESSION_KEY, []) if isinstance(pk, int)]
-    release_id = request.POST.get("release", "")
-    if release_id.isdigit():
+    release_id = _form_pk(request.POST.get("release", ""))
+    if release_id is not None:
         # "Skip": give the current case back, and do not get it again straight away.
-        current = get_case_for_user(request.user, int(release_id))
+        current = get_case_for_user(request.user, release_id)
         if holds_claim(request.user, current):
             case_release(user=request.user, case=current)
         skipped = [*skipped, current.pk][-SKIPPED_REMEMBERED:]
@@ -196,7 +207,7 @@ def queue_list(request: HttpRequest, queue: str) -> HttpResponse:
 @require_POST
 @staff_view("assess_content")
 def queue_confirm_known(request: HttpRequest) -> HttpResponse:
-    ids = [int(value) for value in request.POST.getlist("case") if value.isdigit()][:500]
+    ids = [pk for pk in map(_form_pk, request.POST.getlist("case")) if pk is not None][:500]
     if not ids:
         messages.error(request, _("Select the cases to confirm."))
     else:
@@ -331,10 +342,10 @@ def case_reassign_view(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_view("assess_content")
 def case_assess(request: HttpRequest, pk: int) -> HttpResponse:
     case = get_case_for_user(request.user, pk)
-    content_id = request.POST.get("content", "")
+    content_id = _form_pk(request.POST.get("content", ""))
     content: Content | None = None
-    if content_id.isdigit():
-        content = case.contents.defer("preview").filter(pk=int(content_id)).first()
+    if content_id is not None:
+        content = case.contents.defer("preview").filter(pk=content_id).first()
         if content is None:
             raise Http404("No such content in this case.")
     form = AssessmentForm(request.POST, prefix=f"c{content.pk}" if content is not None else "url")
@@ -418,10 +429,10 @@ def content_preview(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @staff_view("reveal_content")
 def content_reveal_view(request: HttpRequest, pk: int) -> HttpResponse:
-    case_id = request.POST.get("case", "")
-    if not case_id.isdigit():
+    case_id = _form_pk(request.POST.get("case", ""))
+    if case_id is None:
         return JsonResponse({"error": _("Which case?")}, status=400)
-    case = get_case_for_user(request.user, int(case_id))
+    case = get_case_for_user(request.user, case_id)
     content = get_content_for_user(request.user, pk)
     try:
         token = content_reveal(user=request.user, content=content, case=case)
