@@ -151,10 +151,11 @@ CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# How many messages each worker process reserves ahead. 1 is the safe default for long tasks; with
-# acks_late a reserved message is only acknowledged after its task ran, so a higher value loses nothing
-# when a worker dies (the message is redelivered) and saves a broker round trip between short tasks.
-CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
+# How many messages each worker process reserves ahead. With acks_late a reserved message is only
+# acknowledged after its task ran, so reserving more loses nothing when a worker dies (Redis delivers
+# it again; the sweeper re-queues pending URLs sooner); it saves the broker round trip between short
+# tasks (~0.5 ms of ~20 ms per image, benchmarks/pipeline.py). A slow fetch may hold up to 3 others.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 4)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "reports.tasks.fetching.*": {"queue": "fetch"},
@@ -403,6 +404,10 @@ if not HOTLINE_PREVIEW_KEYS:
         raise ImproperlyConfigured("HOTLINE_PREVIEW_KEYS must be set when DEBUG is off (Fernet keys, comma-separated).")
 # Load the near-duplicate index when a worker process starts (set it for workers of the match queue).
 HOTLINE_WARM_MATCH_INDEX = env_bool("HOTLINE_WARM_MATCH_INDEX")
+# Fetch results are committed without waiting for the disk (PostgreSQL asynchronous commit, for that
+# transaction only): a crash loses at most the last ~0.6 s of them, which the sweeper fetches again.
+# See reports.services.fetching._commit_without_waiting_for_disk for why nothing else does this.
+HOTLINE_FETCH_ASYNC_COMMIT = env_bool("HOTLINE_FETCH_ASYNC_COMMIT", True)
 # Matching runs in batches: a batch is queued this many seconds after the first content that needs it,
 # and collects every content fetched meanwhile (at most HOTLINE_MATCH_BATCH_SIZE; more make another).
 HOTLINE_MATCH_BATCH_DELAY = float(os.environ.get("HOTLINE_MATCH_BATCH_DELAY", "0.5"))

@@ -24,11 +24,12 @@ def hosting_lookup(ip: str | None) -> HostingInfo:
     return reader_for(settings.HOTLINE_GEOIP_COUNTRY_DB, settings.HOTLINE_GEOIP_ASN_DB).lookup(ip)
 
 
-def url_hosting_lookup(*, url: Url) -> Url:
-    """Fill the URL's hosting fields from its connected IP (fetching calls this in its transaction).
-    Only what the databases know is written: without them the fields stay as they are."""
+def url_hosting_fill(*, url: Url) -> list[str]:
+    """Set the URL's hosting fields from its connected IP, unsaved; returns the fields changed, for the
+    caller's own save (fetching saves them with the rest of the URL: one UPDATE, not two). Only what
+    the databases know is set: without them the fields stay as they are."""
     if url.hosting_overridden or not url.hosting_ip:
-        return url
+        return []
     info = hosting_lookup(url.hosting_ip)
     changed = []
     for field, value in (
@@ -39,6 +40,12 @@ def url_hosting_lookup(*, url: Url) -> Url:
         if value and getattr(url, field) != value:
             setattr(url, field, value)
             changed.append(field)
+    return changed
+
+
+def url_hosting_lookup(*, url: Url) -> Url:
+    """Fill the URL's hosting fields from its connected IP and save what changed."""
+    changed = url_hosting_fill(url=url)
     if changed:
         url.save(update_fields=changed)
     return url

@@ -421,3 +421,24 @@ def test_fetching_and_hashing_write_no_file(allowed, site: SyntheticSite, disk_w
         assert bytes(content.preview) not in originals
         assert all(original not in bytes(content.preview) for original in originals)
     assert len(contents_of(url)) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("relaxed", [True, False])
+def test_only_the_fetch_record_commits_without_waiting_for_the_disk(allowed, site: SyntheticSite, relaxed) -> None:
+    """A fetch's own transaction may commit asynchronously (recomputable: the sweeper fetches again
+    what a crash lost); nothing else is touched, and the setting switches it off."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    allowed.HOTLINE_FETCH_ASYNC_COMMIT = relaxed
+    with CaptureQueriesContext(connection) as captured:
+        _row, outcome = fetch(site.url("/img/4.jpg"))
+    assert outcome.state == "fetched"
+    relaxing = [q["sql"] for q in captured.captured_queries if "synchronous_commit" in q["sql"]]
+    expected = ["SET LOCAL synchronous_commit TO OFF"] if relaxed and connection.vendor == "postgresql" else []
+    assert relaxing == expected
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # SET LOCAL ended with the fetch's own transaction
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
