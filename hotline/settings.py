@@ -374,3 +374,16 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 180)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-work": {"task": "reports.tasks.maintenance.sweep_stuck", "schedule": 300.0},
 }
+
+# --- Statistics (see docs/statistics.md) ------------------------------------------------------
+# The rollup tables are brought up to date by Celery beat this often; today's figures are always live.
+HOTLINE_STATS_REFRESH_SECONDS = env_int("HOTLINE_STATS_REFRESH_SECONDS", 300)
+# Each refresh re-reads rows stamped this long before its watermark: a transaction that committed
+# late, with an earlier timestamp, is still counted.
+HOTLINE_STATS_OVERLAP_SECONDS = env_int("HOTLINE_STATS_OVERLAP_SECONDS", 900)
+# The dashboard's default period, in days up to today.
+HOTLINE_STATS_DEFAULT_DAYS = env_int("HOTLINE_STATS_DEFAULT_DAYS", 90)
+CELERY_BEAT_SCHEDULE["refresh-statistics"] = {
+    "task": "reports.tasks.stats.refresh_statistics",
+    "schedule": float(HOTLINE_STATS_REFRESH_SECONDS),
+}

@@ -8,6 +8,7 @@ from .intake import Report, ReportedUrl, SubmittedHash, Url
 from .matching import HashList, KnownHash, Match
 from .partners import ApiToken, Partner
 from .referrals import AbuseContact, Referral, ReferralEvent
+from .stats import StatsAnalystDay, StatsDay, StatsWatermark
 from .triage import Assessment, Case, RevealGrant, StaffPreference
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
     "ReportedUrl",
     "RevealGrant",
     "StaffPreference",
+    "StatsAnalystDay",
+    "StatsDay",
+    "StatsWatermark",
     "SubmittedHash",
     "Url",
 ]

@@ -90,6 +90,8 @@ class Match(models.Model):
                 name="match_unique_submitted_known",
             ),
         ]
+        # Statistics: the rollup finds matches made since its last run (reports.services.stats).
+        indexes = [models.Index(fields=["created_at"], name="match_created")]
 
     def __str__(self) -> str:
         return f"{self.kind} match d={self.distance}"

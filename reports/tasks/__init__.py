@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from reports.tasks import fetching, maintenance, matching, triage
+from reports.tasks import fetching, maintenance, matching, stats, triage
 
-__all__ = ["fetching", "maintenance", "matching", "triage"]
+__all__ = ["fetching", "maintenance", "matching", "stats", "triage"]
