@@ -16,8 +16,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField, Count, DateTimeField, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from reports.models import (
@@ -95,50 +95,46 @@ class ComputedDays:
 # --- Where a fact comes from -------------------------------------------------------------------
 # Every figure is attributed to the report it came from, so the filters (source, partner, category)
 # mean the same for all of them: a URL's first sighting, a content's first capture's URL, a case's
-# report (hash-only partner reports) or else its URL's first sighting.
+# report (hash-only partner reports) or else its URL's first sighting. Origins are looked up in
+# batches by primary key, in Python: a correlated "first sighting" subquery (ORDER BY id LIMIT 1)
+# tempts PostgreSQL into walking the primary key index, which at millions of rows takes minutes.
+
+BATCH = 5000
 
 
-def _first_sighting(url_ref: Any) -> Any:
-    return ReportedUrl.objects.filter(url_id=url_ref).order_by("pk")
+@dataclass(frozen=True)
+class Origin:
+    source: str
+    partner: int
+    category: str
+    country: str
+    reported_at: datetime
 
 
-def _url_origin(url_ref: Any) -> dict[str, Any]:
-    first = _first_sighting(url_ref)
-    return {
-        "o_source": Subquery(first.values("report__source")[:1]),
-        "o_partner": Subquery(first.values("report__partner_id")[:1]),
-        "o_category": Subquery(first.values("report__category")[:1]),
-        "o_country": Subquery(Url.objects.filter(pk=url_ref).values("hosting_country")[:1]),
-    }
+def _batches(values: list[Any], size: int = BATCH) -> Iterable[list[Any]]:
+    for offset in range(0, len(values), size):
+        yield values[offset : offset + size]
 
 
-def _case_origin(prefix: str = "") -> dict[str, Any]:
-    """Origin of a case reached by `prefix` ("" for Case itself, "case__" from an assessment)."""
-    first = _first_sighting(OuterRef(f"{prefix}url_id"))
-    return {
-        "o_source": Coalesce(
-            F(f"{prefix}report__source"), Subquery(first.values("report__source")[:1]), output_field=CharField()
-        ),
-        "o_partner": Coalesce(
-            F(f"{prefix}report__partner_id"),
-            Subquery(first.values("report__partner_id")[:1]),
-            output_field=IntegerField(),
-        ),
-        "o_category": Coalesce(
-            F(f"{prefix}report__category"), Subquery(first.values("report__category")[:1]), output_field=CharField()
-        ),
-        # A hash-only partner report's case has no URL, hence no hosting country.
-        "o_country": Coalesce(F(f"{prefix}url__hosting_country"), Value(""), output_field=CharField()),
-        "o_reported_at": Coalesce(
-            F(f"{prefix}report__created_at"),
-            Subquery(first.values("report__created_at")[:1]),
-            output_field=DateTimeField(),
-        ),
-    }
+def url_origins(url_ids: Iterable[int]) -> dict[int, Origin]:
+    """Each URL's first sighting's report (intake marks it was_known=False), with the URL's hosting country."""
+    wanted = sorted(set(url_ids))
+    found: dict[int, Origin] = {}
+    columns = ("url_id", "report__source", "report__partner_id", "report__category", "url__hosting_country")
+    for batch in _batches(wanted):
+        rows = ReportedUrl.objects.filter(url_id__in=batch, was_known=False).order_by("pk")
+        for url_id, source, partner, category, country, at in rows.values_list(*columns, "report__created_at"):
+            found.setdefault(url_id, Origin(source, partner or 0, category, country, at))
+    missing = [url_id for url_id in wanted if url_id not in found]
+    for batch in _batches(missing):  # rows not made by intake: the earliest sighting stands in
+        rows = ReportedUrl.objects.filter(url_id__in=batch).order_by("pk")
+        for url_id, source, partner, category, country, at in rows.values_list(*columns, "report__created_at"):
+            found.setdefault(url_id, Origin(source, partner or 0, category, country, at))
+    return found
 
 
-def _key(day: date, row: dict[str, Any]) -> Key:
-    return (day, row["o_source"] or "", row["o_partner"] or 0, row["o_category"] or "", row["o_country"] or "")
+def _key(day: date, origin: Origin, country: str | None = None) -> Key:
+    return (day, origin.source, origin.partner, origin.category, origin.country if country is None else country)
 
 
 # --- The figures -------------------------------------------------------------------------------
@@ -151,7 +147,6 @@ def stats_compute(*, first: date, last: date) -> ComputedDays:
     _reports(days, start, end)
     _sightings(days, start, end)
     _contents(days, start, end)
-    _list_hits(days, start, end)
     _cases(days, start, end)
     _assessments(days, start, end)
     _referrals(days, start, end)
@@ -203,166 +198,155 @@ def _sightings(days: dict[Key, DayFigures], start: datetime, end: datetime) -> N
         counts["reports_ai_suspected"] += row["ai"]
 
 
-def _content_origin() -> dict[str, Any]:
-    first_url = Subquery(Capture.objects.filter(content_id=OuterRef("pk")).order_by("pk").values("url_id")[:1])
-    return {"o_url": first_url}
-
-
 def _contents(days: dict[Key, DayFigures], start: datetime, end: datetime) -> None:
     """Distinct contents first seen on the day: known (matched to earlier content or a listed hash),
-    listed, duplicates of earlier content, AI-indicated by their provenance."""
-    matches = Match.objects.filter(content_id=OuterRef("pk"))
-    rows = (
+    listed (and on which lists), duplicates of earlier content, AI-indicated by their provenance."""
+    contents = list(
         Content.objects.filter(first_seen_at__gte=start, first_seen_at__lt=end)
-        .annotate(**_content_origin())
-        .annotate(**_url_origin(OuterRef("o_url")))
-        .annotate(
-            d=TruncDate("first_seen_at"),
-            is_known=Exists(matches),
-            is_listed=Exists(matches.filter(known_hash__isnull=False)),
-            is_duplicate=Exists(matches.filter(matched_content__isnull=False)),
-        )
         .order_by()
-        .values("d", "o_source", "o_partner", "o_category", "o_country")
-        .annotate(
-            n=Count("pk"),
-            known=Count("pk", filter=Q(is_known=True)),
-            listed=Count("pk", filter=Q(is_listed=True)),
-            duplicate=Count("pk", filter=Q(is_duplicate=True)),
-            ai=Count("pk", filter=Q(ai_indicated=True)),
-        )
+        .values_list("pk", "first_seen_at", "ai_indicated")
     )
-    for row in rows:
-        if row["o_source"] is None:  # content of no reported URL (not made by intake): nothing to file it under
-            continue
-        counts = days[_key(row["d"], row)].counts
-        counts["contents"] += row["n"]
-        counts["contents_known"] += row["known"]
-        counts["contents_listed"] += row["listed"]
-        counts["contents_duplicate"] += row["duplicate"]
-        counts["contents_ai"] += row["ai"]
+    for batch in _batches(contents):
+        ids = [pk for pk, _at, _ai in batch]
+        first_url: dict[int, int] = {}
+        for content_id, url_id in (
+            Capture.objects.filter(content_id__in=ids).order_by("pk").values_list("content_id", "url_id")
+        ):
+            first_url.setdefault(content_id, url_id)
+        matched: dict[int, tuple[bool, bool, set[int]]] = {}
+        for content_id, known_hash, matched_content, hash_list in Match.objects.filter(content_id__in=ids).values_list(
+            "content_id", "known_hash_id", "matched_content_id", "known_hash__hash_list_id"
+        ):
+            listed, duplicate, lists = matched.get(content_id, (False, False, set()))
+            if hash_list is not None:
+                lists.add(hash_list)
+            matched[content_id] = (listed or known_hash is not None, duplicate or matched_content is not None, lists)
+        origins = url_origins(first_url.values())
+        for pk, seen_at, ai in batch:
+            origin = origins.get(first_url.get(pk, 0))
+            if origin is None:  # content of no reported URL (not made by intake): nothing to file it under
+                continue
+            figures = days[_key(local_day(seen_at), origin)]
+            counts = figures.counts
+            counts["contents"] += 1
+            counts["contents_ai"] += int(ai)
+            if pk in matched:
+                listed, duplicate, lists = matched[pk]
+                counts["contents_known"] += 1
+                counts["contents_listed"] += int(listed)
+                counts["contents_duplicate"] += int(duplicate)
+                for hash_list in lists:
+                    figures.add_hist("lists", str(hash_list))
 
 
-def _list_hits(days: dict[Key, DayFigures], start: datetime, end: datetime) -> None:
-    """Per hash list: distinct contents (first seen on the day) that matched one of its entries."""
-    first_url = Subquery(Capture.objects.filter(content_id=OuterRef("content_id")).order_by("pk").values("url_id")[:1])
-    rows = (
-        Match.objects.filter(
-            content__first_seen_at__gte=start, content__first_seen_at__lt=end, known_hash__isnull=False
-        )
-        .annotate(o_url=first_url)
-        .annotate(**_url_origin(OuterRef("o_url")))
-        .annotate(d=TruncDate("content__first_seen_at"))
-        .order_by()
-        .values("d", "o_source", "o_partner", "o_category", "o_country", "known_hash__hash_list_id")
-        .annotate(n=Count("content_id", distinct=True))
+def _case_origins(cases: list[tuple[int, int | None, int | None]]) -> dict[int, Origin]:
+    """Origin per case id, for (case id, url id, report id) triples."""
+    reports = {
+        pk: Origin(source, partner or 0, category, "", at)
+        for pk, source, partner, category, at in Report.objects.filter(
+            pk__in={report for _c, url, report in cases if report is not None}
+        ).values_list("pk", "source", "partner_id", "category", "created_at")
+    }
+    urls = url_origins(url for _c, url, report in cases if report is None and url is not None)
+    countries = dict(
+        Url.objects.filter(
+            pk__in={url for _c, url, report in cases if report is not None and url is not None}
+        ).values_list("pk", "hosting_country")
     )
-    for row in rows:
-        if row["o_source"] is None:
-            continue
-        days[_key(row["d"], row)].add_hist("lists", str(row["known_hash__hash_list_id"]), row["n"])
+    result: dict[int, Origin] = {}
+    for case_id, url, report in cases:
+        if report is not None and report in reports:
+            origin = reports[report]
+            result[case_id] = Origin(
+                origin.source, origin.partner, origin.category, countries.get(url, ""), origin.reported_at
+            )
+        elif url is not None and url in urls:
+            result[case_id] = urls[url]
+    return result
 
 
 def _cases(days: dict[Key, DayFigures], start: datetime, end: datetime) -> None:
     """Cases assessed on the day: public-report accuracy (share found illegal) and, for cases an
     analyst assessed (not auto-closed as known), the time from report to assessment."""
-    illegal = Assessment.objects.filter(case_id=OuterRef("pk"), verdict__in=ILLEGAL_VERDICTS)
-    rows = (
+    cases = list(
         Case.objects.filter(assessed_at__gte=start, assessed_at__lt=end)
-        .annotate(**_case_origin())
-        .annotate(is_illegal=Exists(illegal))
-        .values(
-            "assessed_at",
-            "auto_closed",
-            "is_illegal",
-            "o_source",
-            "o_partner",
-            "o_category",
-            "o_country",
-            "o_reported_at",
-        )
         .order_by()
+        .values_list("pk", "url_id", "report_id", "assessed_at", "auto_closed")
     )
-    for row in rows.iterator(chunk_size=5000):
-        if row["o_source"] is None:
-            continue
-        figures = days[_key(local_day(row["assessed_at"]), row)]
-        figures.counts["cases_assessed"] += 1
-        figures.counts["cases_illegal"] += int(row["is_illegal"])
-        if not row["auto_closed"] and row["o_reported_at"] is not None:
-            seconds = (row["assessed_at"] - row["o_reported_at"]).total_seconds()
-            figures.add_hist("assess", str(hour_bucket(seconds)))
+    for batch in _batches(cases):
+        origins = _case_origins([(pk, url, report) for pk, url, report, _at, _auto in batch])
+        illegal = set(
+            Assessment.objects.filter(case_id__in=[row[0] for row in batch], verdict__in=ILLEGAL_VERDICTS)
+            .values_list("case_id", flat=True)
+            .distinct()
+        )
+        for pk, _url, _report, assessed_at, auto_closed in batch:
+            origin = origins.get(pk)
+            if origin is None:
+                continue
+            figures = days[_key(local_day(assessed_at), origin)]
+            figures.counts["cases_assessed"] += 1
+            figures.counts["cases_illegal"] += int(pk in illegal)
+            if not auto_closed:
+                figures.add_hist("assess", str(hour_bucket((assessed_at - origin.reported_at).total_seconds())))
 
 
 def _assessments(days: dict[Key, DayFigures], start: datetime, end: datetime) -> None:
-    origin = _case_origin("case__")
-    rows = (
+    rows = list(
         Assessment.objects.filter(created_at__gte=start, created_at__lt=end)
-        .annotate(
-            d=TruncDate("created_at"),
-            o_source=origin["o_source"],
-            o_partner=origin["o_partner"],
-            o_category=origin["o_category"],
-            o_country=Coalesce(
-                F("case__url__hosting_country"), F("url__hosting_country"), Value(""), output_field=CharField()
-            ),
-        )
         .order_by()
-        .values("d", "o_source", "o_partner", "o_category", "o_country", "verdict", "virtual")
-        .annotate(n=Count("pk"))
+        .values_list("case_id", "case__url_id", "case__report_id", "created_at", "verdict", "virtual")
     )
-    for row in rows:
-        if row["o_source"] is None:
-            continue
-        counts = days[_key(row["d"], row)].counts
-        counts["assessments"] += row["n"]
-        counts[f"verdict_{row['verdict']}"] += row["n"]
-        counts[f"virtual_{row['virtual']}"] += row["n"]
-
-
-def _referral_rows(referrals: Iterable[Referral]) -> Iterable[tuple[Referral, dict[str, Any], str]]:
-    """Each referral with its origin (its case's, else its first URL's first sighting) and hosting provider."""
-    for referral in referrals:
-        url = min(referral.urls.all(), key=lambda u: u.pk, default=None)
-        case = referral.case
-        report = case.report if case is not None and case.report_id else None
-        if report is None:
-            url_for_origin = url or (case.url if case is not None else None)
-            sighting = (
-                ReportedUrl.objects.filter(url=url_for_origin).order_by("pk").select_related("report").first()
-                if url_for_origin is not None
-                else None
-            )
-            report = sighting.report if sighting is not None else None
-        if report is None:
-            continue
-        country = url.hosting_country if url is not None else ""
-        origin = {
-            "o_source": report.source,
-            "o_partner": report.partner_id,
-            "o_category": report.category,
-            "o_country": country,
-        }
-        provider = (url.hosting_provider if url is not None else "") or "?"
-        yield referral, origin, provider
+    for batch in _batches(rows):
+        origins = _case_origins(list({(case, url, report) for case, url, report, *_rest in batch}))
+        for case, _url, _report, created_at, verdict, virtual in batch:
+            origin = origins.get(case)
+            if origin is None:
+                continue
+            counts = days[_key(local_day(created_at), origin)].counts
+            counts["assessments"] += 1
+            counts[f"verdict_{verdict}"] += 1
+            counts[f"virtual_{virtual}"] += 1
 
 
 def _referrals(days: dict[Key, DayFigures], start: datetime, end: datetime) -> None:
     """Referral outcomes (by the day the referral was made: kind and where it stands now) and notices to
-    hosting providers (by the day sent: removed, and how long removal took, per provider too)."""
-    base = Referral.objects.select_related("case__report", "case__url").prefetch_related("urls")
-    for referral, origin, _provider in _referral_rows(base.filter(created_at__gte=start, created_at__lt=end)):
-        days[_key(local_day(referral.created_at), origin)].add_hist("outcomes", f"{referral.kind}:{referral.status}")
-    ntds = base.filter(kind=ReferralKind.HOSTING_NTD, sent_at__gte=start, sent_at__lt=end)
-    for referral, origin, provider in _referral_rows(ntds):
-        figures = days[_key(local_day(referral.sent_at), origin)]
-        figures.counts["ntd_sent"] += 1
-        figures.add_nested("ntdp", provider, "sent")
-        if referral.removed_at is not None:
-            bucket = str(hour_bucket((referral.removed_at - referral.sent_at).total_seconds()))
-            figures.counts["ntd_removed"] += 1
-            figures.add_hist("ntd", bucket)
-            figures.add_nested("ntdp", provider, bucket)
+    hosting providers (by the day sent: removed, and how long removal took, per provider too).
+    A referral is filed under its case's origin, its country and provider are its first URL's."""
+    made = Q(created_at__gte=start, created_at__lt=end)
+    sent = Q(kind=ReferralKind.HOSTING_NTD, sent_at__gte=start, sent_at__lt=end)
+    referrals = list(
+        Referral.objects.filter(made | sent)
+        .order_by()
+        .values_list(
+            "pk", "kind", "status", "created_at", "sent_at", "removed_at", "case_id", "case__url_id", "case__report_id"
+        )
+    )
+    for batch in _batches(referrals):
+        first_url: dict[int, tuple[int, str, str]] = {}
+        through = Referral.urls.through.objects.filter(referral_id__in=[row[0] for row in batch]).order_by("url_id")
+        for referral_id, url_id, country, provider in through.values_list(
+            "referral_id", "url_id", "url__hosting_country", "url__hosting_provider"
+        ):
+            first_url.setdefault(referral_id, (url_id, country, provider))
+        case_origins = _case_origins([(row[6], row[7], row[8]) for row in batch if row[6] is not None])
+        url_only = url_origins(first_url[row[0]][0] for row in batch if row[6] is None and row[0] in first_url)
+        for pk, kind, status, created_at, sent_at, removed_at, case_id, _url, _report in batch:
+            url_id, country, provider = first_url.get(pk, (None, "", ""))
+            origin = case_origins.get(case_id) if case_id is not None else url_only.get(url_id or 0)
+            if origin is None:
+                continue
+            if start <= created_at < end:
+                days[_key(local_day(created_at), origin, country)].add_hist("outcomes", f"{kind}:{status}")
+            if kind == ReferralKind.HOSTING_NTD and sent_at is not None and start <= sent_at < end:
+                figures = days[_key(local_day(sent_at), origin, country)]
+                figures.counts["ntd_sent"] += 1
+                figures.add_nested("ntdp", provider or "?", "sent")
+                if removed_at is not None:
+                    bucket = str(hour_bucket((removed_at - sent_at).total_seconds()))
+                    figures.counts["ntd_removed"] += 1
+                    figures.add_hist("ntd", bucket)
+                    figures.add_nested("ntdp", provider or "?", bucket)
 
 
 def _analysts(start: datetime, end: datetime) -> dict[tuple[date, int], dict[str, int]]:
