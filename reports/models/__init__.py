@@ -8,7 +8,7 @@ from .intake import Report, ReportedUrl, SubmittedHash, Url
 from .matching import HashList, KnownHash, Match
 from .partners import ApiToken, Partner
 from .referrals import AbuseContact, Referral, ReferralEvent
-from .stats import StatsAnalystDay, StatsDay, StatsWatermark
+from .stats import StatsAnalystDay, StatsDay, StatsMonth, StatsWatermark
 from .triage import Assessment, Case, RevealGrant, StaffPreference
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "StaffPreference",
     "StatsAnalystDay",
     "StatsDay",
+    "StatsMonth",
     "StatsWatermark",
     "SubmittedHash",
     "Url",

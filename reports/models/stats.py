@@ -16,8 +16,8 @@ from .choices import Category, ReportSource
 ALL_COUNTRIES = "*"
 
 
-class StatsDay(models.Model):
-    """One day's figures for one source × partner × category × hosting country.
+class StatsFigures(models.Model):
+    """The figures of one period for one source × partner × category × hosting country.
 
     Every fact is attributed to the report it came from (a URL's first sighting, a content's first
     capture, a case's report or URL), so the filters apply to all figures alike. Counters sum across
@@ -59,6 +59,16 @@ class StatsDay(models.Model):
     hist = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source}/{self.partner_id} {self.category} {self.country}"
+
+
+class StatsDay(StatsFigures):
+    """One local day's figures (see StatsFigures)."""
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["day", "source", "partner_id", "category", "country"], name="statsday_unique_key"
@@ -66,8 +76,18 @@ class StatsDay(models.Model):
         ]
         indexes = [models.Index(fields=["country", "day"], name="statsday_country_day")]
 
-    def __str__(self) -> str:
-        return f"{self.day} {self.source}/{self.partner_id} {self.category} {self.country}"
+
+class StatsMonth(StatsFigures):
+    """One calendar month's figures (`day` is its first day): the sum of its StatsDay rows, so that a
+    year reads twelve months of rows instead of 365 days of them."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "source", "partner_id", "category", "country"], name="statsmonth_unique_key"
+            )
+        ]
+        indexes = [models.Index(fields=["country", "day"], name="statsmonth_country_day")]
 
 
 class StatsAnalystDay(models.Model):

@@ -17,10 +17,10 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reports.models import Content, HashList, KnownHash, Partner, StatsAnalystDay, StatsDay
+from reports.models import Content, HashList, KnownHash, Partner, StatsAnalystDay, StatsDay, StatsMonth
 from reports.models.choices import Category, ReferralKind, ReferralStatus, ReportSource, Verdict
 from reports.models.stats import ALL_COUNTRIES
-from reports.services.stats import HOUR_EDGES, ComputedDays, DayFigures, stats_compute
+from reports.services.stats import HOUR_EDGES, ComputedDays, DayFigures, merge_hist, stats_compute
 
 REPORT_COLUMNS = ("reports", "reports_ai_suspected")
 OTHER_COLUMNS = (
@@ -94,9 +94,7 @@ def _country_value(filters: StatsFilters) -> str | None:
     return "" if filters.country == "--" else filters.country.upper()
 
 
-def _stored(filters: StatsFilters, today: date) -> QuerySet[StatsDay]:
-    # Today's stored rows (if beat wrote any) are superseded by the live figures.
-    rows = StatsDay.objects.filter(day__gte=filters.first, day__lte=min(filters.last, today - timedelta(days=1)))
+def _narrow(rows: QuerySet[Any], filters: StatsFilters) -> QuerySet[Any]:
     if filters.source in (ReportSource.PUBLIC, ReportSource.PARTNER):
         rows = rows.filter(source=filters.source)
     elif filters.partner_id is not None:
@@ -107,6 +105,31 @@ def _stored(filters: StatsFilters, today: date) -> QuerySet[StatsDay]:
     if country is not None:
         rows = rows.filter(country=country)
     return rows
+
+
+def _month_after(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _stored_parts(filters: StatsFilters, today: date, *, months: bool = True) -> list[QuerySet[Any]]:
+    """The stored rows of the period up to yesterday (today is live): whole calendar months from
+    StatsMonth (if `months`), the days before and after them from StatsDay."""
+    first, last = filters.first, min(filters.last, today - timedelta(days=1))
+    if first > last:
+        return []
+    month_first = first if first.day == 1 else _month_after(first)
+    month_last = month_first
+    while _month_after(month_last) - timedelta(days=1) <= last:
+        month_last = _month_after(month_last)
+    # Full months are [month_first, month_last); none if month_last == month_first.
+    if not months or month_last == month_first:
+        return [_narrow(StatsDay.objects.filter(day__gte=first, day__lte=last), filters)]
+    parts = [_narrow(StatsMonth.objects.filter(day__gte=month_first, day__lt=month_last), filters)]
+    if first < month_first:
+        parts.append(_narrow(StatsDay.objects.filter(day__gte=first, day__lt=month_first), filters))
+    if month_last <= last:
+        parts.append(_narrow(StatsDay.objects.filter(day__gte=month_last, day__lte=last), filters))
+    return parts
 
 
 def _live_matches(key: tuple[date, str, int, str, str], filters: StatsFilters) -> bool:
@@ -159,15 +182,6 @@ def _add(target: dict[str, int], counts: dict[str, Any]) -> None:
         target[column] += counts.get(column) or 0
 
 
-def merge_hist(target: dict[str, Any], hist: dict[str, Any]) -> None:
-    """Sum `hist` into `target` key by key (nested dicts too)."""
-    for key, value in hist.items():
-        if isinstance(value, dict):
-            merge_hist(target.setdefault(key, {}), value)
-        else:
-            target[key] = target.get(key, 0) + value
-
-
 def _sums(*, filtered_country: bool, by_country: bool = False) -> dict[str, Any]:
     sums: dict[str, Any] = {column: Sum(column) for column in OTHER_COLUMNS}
     for column in REPORT_COLUMNS:
@@ -187,19 +201,22 @@ def stats_data(filters: StatsFilters, *, today: date | None = None, live: Comput
     today = today or timezone.localdate()
     filtered_country = bool(filters.country)
     data = StatsData()
-    if filters.first < today:
-        stored = _stored(filters, today)
-        sums = _sums(filtered_country=filtered_country)
-        for row in stored.order_by().values("day").annotate(**sums):
+    sums = _sums(filtered_country=filtered_country)
+    parts = _stored_parts(filters, today)
+    # Per month, month rows serve the chart; per day or week, only day rows can.
+    series_parts = parts if filters.grain == "month" else _stored_parts(filters, today, months=False)
+    for rows in series_parts:
+        for row in rows.order_by().values("day").annotate(**sums):
             _add(data.by_day[row["day"]], row)
-        for row in stored.order_by().values("source", "partner_id").annotate(**sums):
+    for rows in parts:
+        for row in rows.order_by().values("source", "partner_id").annotate(**sums):
             _add(data.by_source[(row["source"], row["partner_id"])], row)
-        for row in stored.order_by().values("category").annotate(**sums):
+        for row in rows.order_by().values("category").annotate(**sums):
             _add(data.by_category[row["category"]], row)
-        by_country = stored.exclude(country=ALL_COUNTRIES).order_by().values("country")
+        by_country = rows.exclude(country=ALL_COUNTRIES).order_by().values("country")
         for row in by_country.annotate(**_sums(filtered_country=filtered_country, by_country=True)):
             _add(data.by_country[row["country"]], row)
-        for country, hist in stored.exclude(hist={}).values_list("country", "hist").iterator(chunk_size=5000):
+        for country, hist in rows.exclude(hist={}).values_list("country", "hist").iterator(chunk_size=5000):
             merge_hist(data.hist, hist)
             merge_hist(data.hist_by_country[country], hist)
     if live is not None:

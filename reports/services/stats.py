@@ -15,8 +15,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Q
+from django.db import models, transaction
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -33,6 +33,7 @@ from reports.models import (
     ReportedUrl,
     StatsAnalystDay,
     StatsDay,
+    StatsMonth,
     StatsWatermark,
     Url,
 )
@@ -417,7 +418,8 @@ def _ranges(days: Iterable[date], *, max_len: int = 31) -> list[tuple[date, date
 
 @transaction.atomic
 def stats_store(*, first: date, last: date) -> int:
-    """Recompute and replace the rollup rows of `first`..`last`; returns the rows written."""
+    """Recompute and replace the rollup rows of `first`..`last`, and the months they fall in; returns the
+    day rows written."""
     computed = stats_compute(first=first, last=last)
     StatsDay.objects.filter(day__gte=first, day__lte=last).delete()
     StatsAnalystDay.objects.filter(day__gte=first, day__lte=last).delete()
@@ -432,7 +434,60 @@ def stats_store(*, first: date, last: date) -> int:
         [StatsAnalystDay(day=day, user_id=user, **counts) for (day, user), counts in computed.analysts.items()],
         batch_size=2000,
     )
+    month = first.replace(day=1)
+    while month <= last:
+        stats_store_month(month=month)
+        month = (month + timedelta(days=32)).replace(day=1)
     return len(rows)
+
+
+COUNTER_COLUMNS = tuple(
+    f.name
+    for f in StatsDay._meta.get_fields()
+    if isinstance(f, models.PositiveIntegerField) and f.name not in ("partner_id",)
+)
+
+
+def merge_hist(target: dict[str, Any], hist: dict[str, Any]) -> None:
+    """Sum `hist` into `target` key by key (nested dicts too)."""
+    for key, value in hist.items():
+        if isinstance(value, dict):
+            merge_hist(target.setdefault(key, {}), value)
+        else:
+            target[key] = target.get(key, 0) + value
+
+
+@transaction.atomic
+def stats_store_month(*, month: date) -> int:
+    """Replace the StatsMonth rows of `month` (its first day) by the sums of its StatsDay rows."""
+    month = month.replace(day=1)
+    following = (month + timedelta(days=32)).replace(day=1)
+    days = StatsDay.objects.filter(day__gte=month, day__lt=following)
+    dims = ("source", "partner_id", "category", "country")
+    sums = {
+        (row["source"], row["partner_id"], row["category"], row["country"]): row
+        for row in days.order_by().values(*dims).annotate(**{c: Sum(c) for c in COUNTER_COLUMNS})
+    }
+    hists: dict[tuple[str, int, str, str], dict[str, Any]] = defaultdict(dict)
+    for *key, hist in days.exclude(hist={}).values_list(*dims, "hist").iterator(chunk_size=5000):
+        merge_hist(hists[tuple(key)], hist)  # type: ignore[index]
+    StatsMonth.objects.filter(day=month).delete()
+    StatsMonth.objects.bulk_create(
+        [
+            StatsMonth(
+                day=month,
+                source=source,
+                partner_id=partner,
+                category=category,
+                country=country,
+                hist=hists.get((source, partner, category, country), {}),
+                **{c: row[c] or 0 for c in COUNTER_COLUMNS},
+            )
+            for (source, partner, category, country), row in sums.items()
+        ],
+        batch_size=2000,
+    )
+    return len(sums)
 
 
 def stats_refresh(*, full: bool = False, now: datetime | None = None) -> dict[str, int]:

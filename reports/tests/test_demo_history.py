@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from reports.models import Content, Report, ReportedUrl, StatsDay, Url
+from reports.models import Content, Report, ReportedUrl, StatsDay, StatsMonth, Url
 from reports.selectors.stats import StatsFilters, stats_dashboard
 from reports.services.demo_history import seed_history
 from reports.services.stats import stats_compute, stats_refresh
@@ -72,3 +72,21 @@ def test_rollup_of_the_history_equals_the_figures_from_the_source_tables():
     for key, figures in computed.days.items():
         assert {c: getattr(stored[key], c) for c in figures.counts} == dict(figures.counts)
         assert stored[key].hist == figures.hist
+
+
+@pytest.mark.parametrize("filters", [{}, {"country": "NL"}, {"source": "public", "category": "csam"}])
+def test_month_rollup_gives_the_same_figures_as_the_day_rollup(filters):
+    """Per month the dashboard reads whole months from StatsMonth; per week only from StatsDay."""
+    seed_history(reports=2000, days=150)
+    stats_refresh()
+    assert StatsMonth.objects.filter(day__lt=timezone.localdate().replace(day=1)).exists()
+    today = timezone.localdate()
+    period = {"first": today - timedelta(days=140), "last": today, **filters}
+    by_month = stats_dashboard(StatsFilters(grain="month", **period))
+    by_week = stats_dashboard(StatsFilters(grain="week", **period))
+    assert by_month.totals["reports"] > 0
+    assert dict(by_month.totals) == dict(by_week.totals)
+    for name, rows in by_month.tables.items():
+        if name != "periods":
+            assert rows == by_week.tables[name], name
+    assert by_month.figures["ntd"] == by_week.figures["ntd"]
