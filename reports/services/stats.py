@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
@@ -490,11 +491,26 @@ def stats_store_month(*, month: date) -> int:
     return len(sums)
 
 
+REFRESH_LOCK = "hotline:stats-refresh"
+REFRESH_LOCK_SECONDS = 1800
+
+
 def stats_refresh(*, full: bool = False, now: datetime | None = None) -> dict[str, int]:
     """Bring the rollups up to date: recompute the days touched since the watermark (all days if `full`
     or on the first run), then move the watermark. Rows committed late with an earlier stamp are
-    caught by re-reading an overlap (HOTLINE_STATS_OVERLAP_SECONDS) before the watermark."""
-    now = now or timezone.now()
+    caught by re-reading an overlap (HOTLINE_STATS_OVERLAP_SECONDS) before the watermark.
+
+    One refresh at a time (a lock in the cache, Redis in production): a beat run that finds another
+    still going skips its turn instead of writing the same days twice."""
+    if not cache.add(REFRESH_LOCK, "1", timeout=REFRESH_LOCK_SECONDS):
+        return {"days": 0, "rows": 0, "skipped": 1}
+    try:
+        return _refresh(full=full, now=now or timezone.now())
+    finally:
+        cache.delete(REFRESH_LOCK)
+
+
+def _refresh(*, full: bool, now: datetime) -> dict[str, int]:
     mark = StatsWatermark.objects.filter(name=WATERMARK).first()
     if full or mark is None:
         oldest = Report.objects.order_by("created_at").values_list("created_at", flat=True).first()

@@ -269,3 +269,21 @@ def test_year_summary_exports(history, staff_client):
 def test_at_helper_is_local_time():
     day = timezone.localdate()
     assert timezone.localtime(at(day, 12)).hour == 12
+
+
+def test_refresh_command_and_one_refresh_at_a_time(history):
+    from io import StringIO
+
+    from django.core.cache import cache
+    from django.core.management import call_command
+
+    from reports.services.stats import REFRESH_LOCK
+
+    out = StringIO()
+    call_command("stats_refresh", "--full", stdout=out)
+    assert "Recomputed" in out.getvalue()
+    assert StatsDay.objects.filter(day=history.day).exists()
+    cache.add(REFRESH_LOCK, "1")
+    assert stats_refresh() == {"days": 0, "rows": 0, "skipped": 1}
+    cache.delete(REFRESH_LOCK)
+    assert "skipped" not in stats_refresh()
