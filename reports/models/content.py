@@ -44,7 +44,9 @@ class Content(models.Model):
         indexes = [
             models.Index(
                 fields=["first_seen_at"], condition=models.Q(matched_at__isnull=True), name="content_unmatched"
-            )
+            ),
+            # Statistics count runaway hashes on every dashboard view: only the few quarantined rows are indexed.
+            models.Index(fields=["id"], condition=models.Q(quarantined=True), name="content_quarantined"),
         ]
 
     def __str__(self) -> str:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -193,8 +195,20 @@ def _sums(*, filtered_country: bool, by_country: bool = False) -> dict[str, Any]
 
 
 def _live(filters: StatsFilters, today: date) -> ComputedDays | None:
-    """Today's figures, computed from the source tables, if today is in the period."""
-    return stats_compute(first=today, last=today) if filters.first <= today <= filters.last else None
+    """Today's figures, computed from the source tables, if today is in the period.
+
+    Computed for every source, category and country at once and filtered afterwards, so one computation
+    serves every view; kept in the cache for HOTLINE_STATS_LIVE_SECONDS, since at a million reports a
+    day's computation costs a few hundred milliseconds."""
+    if not filters.first <= today <= filters.last:
+        return None
+    key = f"hotline:stats-live:{today.isoformat()}"
+    live = cache.get(key)
+    if live is None:
+        live = stats_compute(first=today, last=today)
+        if settings.HOTLINE_STATS_LIVE_SECONDS > 0:
+            cache.set(key, live, timeout=settings.HOTLINE_STATS_LIVE_SECONDS)
+    return live
 
 
 def stats_data(filters: StatsFilters, *, today: date | None = None, live: ComputedDays | None = None) -> StatsData:

@@ -287,3 +287,19 @@ def test_refresh_command_and_one_refresh_at_a_time(history):
     assert stats_refresh() == {"days": 0, "rows": 0, "skipped": 1}
     cache.delete(REFRESH_LOCK)
     assert "skipped" not in stats_refresh()
+
+
+def test_todays_live_figures_are_reused_for_a_short_while(history, settings):
+    settings.HOTLINE_STATS_LIVE_SECONDS = 60
+    stats_refresh()
+    make_report(when=timezone.now(), urls=[make_url(country="FR")])
+    assert stats_dashboard(window(history)).totals["reports"] == 5
+    make_report(when=timezone.now(), urls=[make_url(country="FR")])
+    # Within HOTLINE_STATS_LIVE_SECONDS the same computation serves every filter.
+    assert stats_dashboard(window(history)).totals["reports"] == 5
+    assert stats_dashboard(window(history, country="FR")).totals["reports"] == 1
+    settings.HOTLINE_STATS_LIVE_SECONDS = 0
+    from django.core.cache import cache
+
+    cache.clear()
+    assert stats_dashboard(window(history)).totals["reports"] == 6
