@@ -168,6 +168,13 @@ class StatsData:
     )
     by_category: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     by_country: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    # Reports and URLs per day (or month) and source, and per day and category: the volume tables.
+    by_day_source: dict[tuple[date, str, int], dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
+    by_day_category: dict[tuple[date, str], dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
     hist: dict[str, Any] = field(default_factory=dict)
     hist_by_country: dict[str, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
 
@@ -219,9 +226,14 @@ def stats_data(filters: StatsFilters, *, today: date | None = None, live: Comput
     parts = _stored_parts(filters, today)
     # Per month, month rows serve the chart; per day or week, only day rows can.
     series_parts = parts if filters.grain == "month" else _stored_parts(filters, today, months=False)
+    volume = {"reports": sums["reports"], "sightings": sums["sightings"]}
     for rows in series_parts:
         for row in rows.order_by().values("day").annotate(**sums):
             _add(data.by_day[row["day"]], row)
+        for row in rows.order_by().values("day", "source", "partner_id").annotate(**volume):
+            _add_volume(data.by_day_source[(row["day"], row["source"], row["partner_id"])], row)
+        for row in rows.order_by().values("day", "category").annotate(**volume):
+            _add_volume(data.by_day_category[(row["day"], row["category"])], row)
     for rows in parts:
         for row in rows.order_by().values("source", "partner_id").annotate(**sums):
             _add(data.by_source[(row["source"], row["partner_id"])], row)
@@ -238,6 +250,11 @@ def stats_data(filters: StatsFilters, *, today: date | None = None, live: Comput
     return data
 
 
+def _add_volume(target: dict[str, int], counts: dict[str, Any]) -> None:
+    target["reports"] += counts.get("reports") or 0
+    target["sightings"] += counts.get("sightings") or 0
+
+
 def _add_live(
     data: StatsData, filters: StatsFilters, days: dict[tuple[date, str, int, str, str], DayFigures], filtered: bool
 ) -> None:
@@ -247,6 +264,8 @@ def _add_live(
         day, source, partner, category, country = key
         counts = _row_counts(country, figures.counts, by_country=False, filtered_country=filtered)
         _add(data.by_day[day], counts)
+        _add_volume(data.by_day_source[(day, source, partner)], counts)
+        _add_volume(data.by_day_category[(day, category)], counts)
         _add(data.by_source[(source, partner)], counts)
         _add(data.by_category[category], counts)
         if country != ALL_COUNTRIES:
@@ -401,6 +420,24 @@ def _tables(data: StatsData, filters: StatsFilters, analysts: list[dict[str, Any
             "virtual_unknown": c["virtual_unknown"],
         }
         for start, c in series(data, filters)
+    ]
+    by_period: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for (day, source, partner), c in data.by_day_source.items():
+        _add_volume(
+            by_period[(period_start(day, filters.grain).isoformat(), _label_source(source, partner, partners))], c
+        )
+    tables["periods_by_source"] = [
+        {"period": period, "source": source, "reports": c["reports"], "urls": c["sightings"]}
+        for (period, source), c in sorted(by_period.items())
+    ]
+    by_period = defaultdict(lambda: defaultdict(int))
+    for (day, category), c in data.by_day_category.items():
+        _add_volume(
+            by_period[(period_start(day, filters.grain).isoformat(), str(categories.get(category, category)))], c
+        )
+    tables["periods_by_category"] = [
+        {"period": period, "category": category, "reports": c["reports"], "urls": c["sightings"]}
+        for (period, category), c in sorted(by_period.items())
     ]
     tables["sources"] = sorted(
         (

@@ -87,6 +87,6 @@ def test_month_rollup_gives_the_same_figures_as_the_day_rollup(filters):
     assert by_month.totals["reports"] > 0
     assert dict(by_month.totals) == dict(by_week.totals)
     for name, rows in by_month.tables.items():
-        if name != "periods":
+        if not name.startswith("periods"):  # per period: months vs weeks differ by design
             assert rows == by_week.tables[name], name
     assert by_month.figures["ntd"] == by_week.figures["ntd"]

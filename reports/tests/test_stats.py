@@ -114,6 +114,15 @@ def test_every_figure_on_a_hand_counted_history(history, rolled_up):
     assert (analysts["analyst-x"]["reveals"], analysts["analyst-x"]["assessments"]) == (3, 2)
     assert (analysts["analyst-x"]["active_days"], analysts["analyst-x"]["reveals_per_active_day"]) == (2, 1.5)
     assert (analysts["analyst-y"]["reveals"], analysts["analyst-y"]["max_reveals_in_a_day"]) == (1, 1)
+    d1 = history.day.isoformat()
+    assert {(r["source"], r["reports"], r["urls"]) for r in tables["periods_by_source"] if r["period"] == d1} == {
+        ("Public form", 2, 3),
+        ("Example Partner Hotline", 2, 1),
+    }
+    assert {(r["category"], r["reports"], r["urls"]) for r in tables["periods_by_category"] if r["period"] == d1} == {
+        ("Sexual abuse imagery of a child", 3, 3),
+        ("AI-generated, drawn or edited imagery of this kind", 1, 1),
+    }
     per_day = {row["period"]: row for row in tables["periods"]}
     assert per_day[history.day.isoformat()]["reports"] == 4
     assert per_day[history.day.isoformat()]["ai_share"] == 50.0

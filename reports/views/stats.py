@@ -22,6 +22,8 @@ from reports.views.decorators import staff_view
 
 EXPORT_TABLES = (
     "periods",
+    "periods_by_source",
+    "periods_by_category",
     "sources",
     "categories",
     "verdicts",
