@@ -514,3 +514,18 @@ for _queue in HOTLINE_HEALTH_QUEUES:
         "args": (_queue,),
         "options": {"queue": _queue, "expires": float(HOTLINE_HEARTBEAT_SECONDS)},
     }
+
+# --- Statistics (see docs/statistics.md) ------------------------------------------------------
+# The rollup tables are brought up to date by Celery beat this often; today's figures are always live.
+HOTLINE_STATS_REFRESH_SECONDS = env_int("HOTLINE_STATS_REFRESH_SECONDS", 300)
+# Each refresh re-reads rows stamped this long before its watermark: a transaction that committed
+# late, with an earlier timestamp, is still counted.
+HOTLINE_STATS_OVERLAP_SECONDS = env_int("HOTLINE_STATS_OVERLAP_SECONDS", 900)
+# Today's figures are computed from the source tables, and reused for this many seconds (0: every view).
+HOTLINE_STATS_LIVE_SECONDS = env_int("HOTLINE_STATS_LIVE_SECONDS", 60)
+# The dashboard's default period, in days up to today.
+HOTLINE_STATS_DEFAULT_DAYS = env_int("HOTLINE_STATS_DEFAULT_DAYS", 90)
+CELERY_BEAT_SCHEDULE["refresh-statistics"] = {
+    "task": "reports.tasks.stats.refresh_statistics",
+    "schedule": float(HOTLINE_STATS_REFRESH_SECONDS),
+}

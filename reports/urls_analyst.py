@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from reports.views import analyst, referrals
+from reports.views import analyst, referrals, stats
 
 urlpatterns = [
     path("queues/", analyst.queues, name="staff-queues"),
@@ -31,4 +31,7 @@ urlpatterns = [
     path("exposure/", analyst.exposure, name="staff-exposure"),
     path("audit/", analyst.audit, name="staff-audit"),
     path("audit/export.csv", analyst.audit_export, name="staff-audit-export"),
+    path("statistics/", stats.dashboard, name="staff-stats"),
+    path("statistics/export/<str:table>.csv", stats.export_table, name="staff-stats-export"),
+    path("statistics/year/<int:year>.<str:fmt>", stats.year_summary, name="staff-stats-year"),
 ]

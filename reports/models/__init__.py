@@ -8,6 +8,7 @@ from .intake import Report, ReportedUrl, SubmittedHash, Url
 from .matching import HashList, KnownHash, Match
 from .partners import ApiToken, Partner
 from .referrals import AbuseContact, Referral, ReferralEvent, ReferralRule
+from .stats import StatsAnalystDay, StatsDay, StatsMonth, StatsWatermark
 from .triage import Assessment, Case, RevealGrant, StaffPreference
 
 __all__ = [
@@ -29,6 +30,10 @@ __all__ = [
     "ReportedUrl",
     "RevealGrant",
     "StaffPreference",
+    "StatsAnalystDay",
+    "StatsDay",
+    "StatsMonth",
+    "StatsWatermark",
     "SubmittedHash",
     "Url",
 ]

@@ -38,7 +38,11 @@ class KnownHash(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["hash_list", "algorithm", "value"], name="knownhash_unique"),
         ]
-        indexes = [models.Index(fields=["algorithm", "value"], name="knownhash_lookup")]
+        indexes = [
+            models.Index(fields=["algorithm", "value"], name="knownhash_lookup"),
+            # Statistics count runaway hashes on every dashboard view: only the few quarantined rows are indexed.
+            models.Index(fields=["id"], condition=models.Q(quarantined=True), name="knownhash_quarantined"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.value}"
@@ -90,6 +94,8 @@ class Match(models.Model):
                 name="match_unique_submitted_known",
             ),
         ]
+        # Statistics: the rollup finds matches made since its last run (reports.services.stats).
+        indexes = [models.Index(fields=["created_at"], name="match_created")]
 
     def __str__(self) -> str:
         return f"{self.kind} match d={self.distance}"

@@ -60,6 +60,8 @@ class Case(models.Model):
                 condition=models.Q(status__in=list(CLAIMABLE_CASE_STATUSES)),
                 name="case_claim_order",
             ),
+            # Statistics: the rollup finds cases assessed since its last run (reports.services.stats).
+            models.Index(fields=["assessed_at"], name="case_assessed"),
         ]
         # What staff roles may do; reports/roles.py gives each role (a group) its set.
         permissions = [

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from reports.tasks import fetching, maintenance, matching, referrals, triage
+from reports.tasks import fetching, maintenance, matching, referrals, stats, triage
 
-__all__ = ["fetching", "maintenance", "matching", "referrals", "triage"]
+__all__ = ["fetching", "maintenance", "matching", "referrals", "stats", "triage"]

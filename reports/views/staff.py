@@ -46,6 +46,7 @@ STAFF_PAGES = (
     ("staff-queues", _("Case queues"), _("Claim and work on cases.")),
     ("staff-exposure", _("Exposure"), _("How much material each analyst has had to look at.")),
     ("staff-audit", _("Audit trail"), _("Who did what, and when.")),
+    ("staff-stats", _("Statistics"), _("Volumes, known content, AI share, verdicts, takedown times; exports.")),
 )
 
 

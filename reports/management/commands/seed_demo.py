@@ -231,6 +231,14 @@ class Command(BaseCommand):
             help="How long to wait for a synthetic site that is still starting before starting one in-process "
             "(default 0; `make demo` waits, since it starts the site in the background).",
         )
+        parser.add_argument(
+            "--reports",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Also add a synthetic history of N reports (about 3 URLs each, on .example domains) over the last "
+            "two years, written in bulk, and build the statistics rollups (default 0: none).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
@@ -248,6 +256,24 @@ class Command(BaseCommand):
         with _quiet_task_log():
             token, created = self._seed_all(authority, wait=options["wait_for_site"])
         self._print_summary(created, base_url=f"http://{authority}/", token=token)
+        if options["reports"] > 0:
+            self._seed_statistics_history(options["reports"])
+
+    def _seed_statistics_history(self, reports: int) -> None:
+        """The statistics issue's synthetic history (reports.services.demo_history), then the rollups."""
+        from reports.services.demo_history import seed_history
+        from reports.services.stats import stats_refresh
+
+        began = time.monotonic()
+        result = seed_history(reports=reports)
+        seeded = time.monotonic()
+        rollup = stats_refresh(full=True)
+        self.stdout.write(
+            f"Synthetic history: {result.reports} reports, {result.sightings} URL sightings ({result.urls} URLs), "
+            f"{result.contents} contents, {result.cases} cases, {result.assessments} assessments, "
+            f"{result.referrals} referrals in {seeded - began:.1f} s; statistics rollup: {rollup['rows']} rows "
+            f"for {rollup['days']} days in {time.monotonic() - seeded:.1f} s."
+        )
 
     def _seed_all(self, authority: str, *, wait: float) -> tuple[str, int]:
         """Partner, hash list and reports, in the order the demo needs; (partner token, reports created)."""
