@@ -10,6 +10,8 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_ADDR ?= 127.0.0.1:8000
+# Synthetic reports behind the demo's statistics dashboard (seeded once; a few seconds on SQLite).
+DEMO_HISTORY ?= 3000
 PYTEST_ARGS ?=
 
 # Stamps live inside the venv, so a deleted venv also forgets what was installed in it.
@@ -58,7 +60,7 @@ demo: $(RUNTIME_STAMP)
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	@$(DEMO_ENV) $(BIN)/python manage.py serve_synthetic_site --host 127.0.0.1 --port $(DEMO_SITE_PORT) & site=$$!; \
 	trap 'kill $$site 2>/dev/null; wait $$site 2>/dev/null' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM HUP; \
-	$(DEMO_ENV) $(BIN)/python manage.py seed_demo --site $(DEMO_SITE) --wait-for-site 30 && \
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo --site $(DEMO_SITE) --wait-for-site 30 --history $(DEMO_HISTORY) && \
 	echo && \
 	echo "Hotline demo: http://$(DEMO_ADDR)/  (report form: http://$(DEMO_ADDR)/report/)" && \
 	echo "Staff sign-in: http://$(DEMO_ADDR)/account/login/  as admin (then /admin/: Cases, Contents, Matches)." && \

@@ -55,8 +55,23 @@ CHUNK = 20_000
 
 
 def _insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """Write `rows` (values in `columns` order) into `model`'s table; COPY on PostgreSQL."""
+    """Write `rows` (values in `columns` order) into `model`'s table; COPY on PostgreSQL. Columns not
+    named that must not be NULL and have a default only in Python, or are text (fields added by other parts of the
+    app after this was written) get that default, so a new field never breaks the history."""
     table = model._meta.db_table
+    defaults = [
+        (f.column, f.get_db_prep_save(f.get_default(), connection))
+        for f in model._meta.concrete_fields
+        if f.column not in columns
+        and not f.primary_key
+        and not f.null
+        and f.db_default is models.NOT_PROVIDED
+        and (f.has_default() or f.empty_strings_allowed)  # a text field's default is ""
+    ]
+    if defaults:
+        columns = [*columns, *(column for column, _ in defaults)]
+        values = tuple(value for _, value in defaults)
+        rows = (tuple(row) + values for row in rows)
     count = 0
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -133,6 +148,14 @@ def _lognormal_hours(rng: random.Random, median: float, sigma: float = 1.0) -> f
     return median * math.exp(rng.gauss(0, sigma))
 
 
+SHARED_LIST = "Synthetic shared list"
+
+
+def history_exists() -> bool:
+    """Whether a synthetic history was seeded here before (its hash list is its first row)."""
+    return HashList.objects.filter(name=SHARED_LIST).exists()
+
+
 def seed_history(*, reports: int, days: int = 730, seed: int = 7, now: datetime | None = None) -> HistoryResult:
     """Add `reports` synthetic reports spread over the last `days` days (more of them recently)."""
     now = now or timezone.now()
@@ -143,7 +166,7 @@ def seed_history(*, reports: int, days: int = 730, seed: int = 7, now: datetime 
     ]
     analysts = [get_user_model().objects.get_or_create(username=f"synthetic-analyst-{i}")[0].pk for i in range(1, 7)]
     hash_lists = []
-    for name in ("Synthetic shared list", "Synthetic own banked hashes"):
+    for name in (SHARED_LIST, "Synthetic own banked hashes"):
         hash_list, created = HashList.objects.get_or_create(name=name)
         if created:
             KnownHash.objects.bulk_create(

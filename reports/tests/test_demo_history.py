@@ -37,6 +37,23 @@ def test_seed_demo_adds_a_history_and_builds_the_rollups(settings):
     assert totals["sightings"] == ReportedUrl.objects.count()
 
 
+def test_make_demos_history_is_seeded_once(settings):
+    """`make demo` passes --history: the first run seeds it, a second adds nothing."""
+    settings.DEBUG = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.HOTLINE_FETCH_ALLOW_HOSTS = []
+    first, second = StringIO(), StringIO()
+    call_command("seed_demo", "--history", "150", stdout=first)
+    reports = Report.objects.count()
+    call_command("seed_demo", "--history", "150", stdout=second)
+
+    assert "Synthetic history: 150 reports" in first.getvalue()
+    assert "Synthetic history: already there" in second.getvalue()
+    assert Report.objects.count() == reports
+    # The history carries fields other parts of the app added later (referrals' URL re-check state).
+    assert not Url.objects.filter(recheck_state__isnull=True).exists()
+
+
 def test_history_shape():
     result = seed_history(reports=3000, days=365)
     assert result.reports == 3000

@@ -232,6 +232,14 @@ class Command(BaseCommand):
             "(default 0; `make demo` waits, since it starts the site in the background).",
         )
         parser.add_argument(
+            "--history",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Like --reports N, but only if no synthetic history is there yet (what `make demo` uses, so that "
+            "running it again adds nothing).",
+        )
+        parser.add_argument(
             "--reports",
             type=int,
             default=0,
@@ -258,6 +266,13 @@ class Command(BaseCommand):
         self._print_summary(created, base_url=f"http://{authority}/", token=token)
         if options["reports"] > 0:
             self._seed_statistics_history(options["reports"])
+        elif options["history"] > 0:
+            from reports.services.demo_history import history_exists
+
+            if history_exists():
+                self.stdout.write("Synthetic history: already there (seed_demo --reports N adds more).")
+            else:
+                self._seed_statistics_history(options["history"])
 
     def _seed_statistics_history(self, reports: int) -> None:
         """The statistics issue's synthetic history (reports.services.demo_history), then the rollups."""
