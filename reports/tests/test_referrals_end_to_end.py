@@ -17,11 +17,13 @@ import time_machine
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from reports.lib.geoip import reset_readers
 from reports.lib.synthetic import Response, SyntheticSite
 from reports.models import AbuseContact, AuditEvent, Case, Referral, ReferralEvent
 from reports.models.choices import CaseQueue, ReferralKind, ReferralStatus, Verdict
+from reports.selectors.stats import StatsFilters, stats_dashboard
 from reports.services.audit import audit_verify
 from reports.services.referrals import notices_send_due, referral_recheck
 from reports.services.triage import AssessmentFields, assessment_create, case_claim_next
@@ -131,6 +133,12 @@ def test_from_report_to_removal(
         assert referral.time_to_removal == timedelta(hours=2)
         assert referral.events.filter(status=ReferralStatus.REMOVED).exists()
     assert audit_verify() is None
+
+    # The coordinator's statistics count these very notices (not rows made up for a test).
+    day = timezone.localdate(TUESDAY_MORNING)
+    dashboard = stats_dashboard(StatsFilters(first=day, last=day, grain="day"), today=day)
+    assert (dashboard.totals["ntd_sent"], dashboard.totals["ntd_removed"]) == (3, 3)
+    assert dashboard.figures["ntd"].within[0][0::2] == (24, 100.0)  # (hours, count, per cent)
 
     # The reporter's status page shows the outcome, and nothing about who was told.
     page = Client().post(reverse("report-status"), {"code": receipt.code, "pin": receipt.pin})
