@@ -175,38 +175,35 @@ def _near_targets(index: MatchIndex, *, pdq_hexes: list[str], phash: str) -> lis
     return hits
 
 
-def _quarantine_runaways(*, contents: list[Content], target_content_ids: set[int], known_ids: set[int]) -> set[int]:
+def _quarantine_runaways(*, target_content_ids: set[int], known_ids: set[int]) -> set[int]:
     """A hash that matches more distinct contents than the threshold matches too much (a blank image,
     a logo, a bad list entry): flag it so it never decides a case automatically. Returns the
     contents whose cases relied on a hash quarantined now, so that they can be placed again.
-    Two aggregate queries for a whole batch; the row reads only when something tips over."""
+    One aggregate query per kind of target for a whole batch; row reads only when one tips over."""
     limit = settings.HOTLINE_RUNAWAY_THRESHOLD
     affected: set[int] = set()
-    if target_content_ids:
+    # (the Match column naming the target, the target's model, whether the target itself was matched)
+    targets = (
+        ("matched_content_id", Content, target_content_ids, True),
+        # Partner hashes that matched a list entry are not contents: they do not count.
+        ("known_hash_id", KnownHash, known_ids, False),
+    )
+    for column, model, ids, target_is_content in targets:
+        if not ids:
+            continue
         counts = (
-            Match.objects.filter(matched_content_id__in=target_content_ids, content__isnull=False)
-            .values("matched_content_id")
+            Match.objects.filter(**{f"{column}__in": ids}, content__isnull=False)
+            .values(column)
             .annotate(n=Count("content_id", distinct=True))
             .filter(n__gt=limit)
         )
         for row in counts:
-            target_id = row["matched_content_id"]
-            if Content.objects.filter(pk=target_id, quarantined=False).update(quarantined=True):
-                matches = Match.objects.filter(matched_content_id=target_id, content__isnull=False)
-                affected |= {target_id, *matches.values_list("content_id", flat=True)}
-    if known_ids:
-        # Partner hashes that matched the entry are not contents: they do not count.
-        counts = (
-            Match.objects.filter(known_hash_id__in=known_ids, content__isnull=False)
-            .values("known_hash_id")
-            .annotate(n=Count("content_id", distinct=True))
-            .filter(n__gt=limit)
-        )
-        for row in counts:
-            known_id = row["known_hash_id"]
-            if KnownHash.objects.filter(pk=known_id, quarantined=False).update(quarantined=True):
-                matches = Match.objects.filter(known_hash_id=known_id, content__isnull=False)
-                affected |= set(matches.values_list("content_id", flat=True))
+            target_id = row[column]
+            if model.objects.filter(pk=target_id, quarantined=False).update(quarantined=True):
+                matched = Match.objects.filter(**{column: target_id}, content__isnull=False)
+                affected |= set(matched.values_list("content_id", flat=True))
+                if target_is_content:
+                    affected.add(target_id)
     return affected
 
 
@@ -326,7 +323,7 @@ def contents_match(*, content_ids: Iterable[int]) -> list[Match]:
         known_ids &= live
     Match.objects.bulk_create(rows, ignore_conflicts=True)
     Content.objects.bulk_update(contents, ["matched_at", "match_seq", "quarantined"])
-    affected = _quarantine_runaways(contents=contents, target_content_ids=target_contents, known_ids=known_ids)
+    affected = _quarantine_runaways(target_content_ids=target_contents, known_ids=known_ids)
     # Not added to this worker's index here: if this transaction rolled back after that, the index
     # would hold content the database does not, and its mark would pass over the match_seq that the
     # next content takes. The next catch_up() reads it once committed.
