@@ -161,7 +161,7 @@ def cases_refresh(cases: list[Case], *, contents: dict[int, list[Content]] | Non
         found = held[case.pk]
         queue = _queue_for(case, found, known_about)
         if queue is None:
-            inherit, _known = _inherited(case, found, known_about)  # type: ignore[arg-type]
+            inherit, _known = _inherited(case, found, known_about or _known_about([c.pk for c in found]))
             _auto_close(case, found, inherit)
             continue
         priority = _priority(case, queue, found)
@@ -182,7 +182,8 @@ def _queue_for(case: Case, contents: list[Content], known_about: _Known | None) 
     if case.url_id is None:
         return CaseQueue.HASH_ONLY
     if contents and all(content.matched_at for content in contents):
-        assert known_about is not None  # noqa: S101 - read for every fully matched case
+        if known_about is None:  # callers read it for every fully matched case; this is a fallback
+            known_about = _known_about([content.pk for content in contents])
         inherit, known = _inherited(case, contents, known_about)
         policy = settings.HOTLINE_AUTO_CLOSE_KNOWN
         if policy != "off" and all(content.pk in inherit and not content.quarantined for content in contents):
@@ -250,8 +251,8 @@ def case_for_url(*, url: Url, contents: list[Content]) -> Case:
         if not contents or not all(content.matched_at for content in contents):
             # Placed as it is created (no query needed while nothing is matched): saves an UPDATE.
             queue = _queue_for(case, contents, None)
-            assert queue is not None  # noqa: S101 - only fully matched cases close unseen
-            case.queue, case.priority = queue, _priority(case, queue, contents)
+            if queue is not None:  # None ("close unseen") needs every content matched: excluded above
+                case.queue, case.priority = queue, _priority(case, queue, contents)
         case.save()
     if contents:
         case.contents.add(*contents)
