@@ -16,7 +16,8 @@ Where the time goes, measured in the same run:
 - `in_process_stage_ms`: each stage alone, in this process without Celery, on other images from the
   same site (wall median and mean, and this process's CPU): `safe_fetch`, `digest_image` (decode and
   hashes), `make_preview`, `encrypt_preview`, `read_provenance`, `inspect_image` (the last four
-  together, as the fetch runs them), `record_db` (`fetching._record`: content, capture, URL, case)
+  together, as the fetch runs them), `record_db` (`fetching._record` of one URL alone: content, capture, URL,
+  case; the worker records `--per-report` URLs per transaction)
   and `contents_match` (in batches of MATCH_BATCH contents, per content), with their queries counted.
 - `worker_task_ms_per_image`: time inside the worker's tasks, from its "succeeded in" log lines; the
   rest of the wall clock (`worker_between_tasks_ms_per_image`) is Celery handing over the next task.
@@ -81,9 +82,9 @@ PROFILE_BUCKETS = (
     ("fetch_preview_make_preview", "make_preview"),
     ("fetch_preview_encryption", "encrypt_preview"),
     ("fetch_provenance", "read_provenance"),
-    ("fetch_db_case_for_url", "case_for_url"),
+    ("fetch_db_case_for_url", "cases_for_urls"),
     ("fetch_db_content_capture_url", "_record"),
-    ("fetch_db_read_url_and_rest", "url_fetch"),
+    ("fetch_db_read_url_and_rest", "urls_fetch"),
     ("match_index_catch_up", "catch_up"),
     ("match_db_cases_refresh", "cases_refresh"),
     ("match_db_lookups_and_writes", "contents_match"),
@@ -423,9 +424,11 @@ def main(argv: list[str] | None = None) -> int:
             inspected = stages.run("inspect_image", lambda result=result: fetching.inspect_image(result))
             url_id = Url.objects.only("pk").get(canonical_url=url).pk
             with CaptureQueriesContext(connection) as captured:
-                outcome = stages.run(
+                (outcome,) = stages.run(
                     "record_db",
-                    lambda url_id=url_id, inspected=inspected: fetching._record(url_id, inspected, final_attempt=True),
+                    lambda url_id=url_id, inspected=inspected: fetching._record(
+                        [(url_id, inspected)], final_attempt=True
+                    ),
                 )
             queries["record_db"].append(len(captured))
             pending.extend(outcome.new_content_ids)

@@ -404,6 +404,8 @@ if not HOTLINE_PREVIEW_KEYS:
         raise ImproperlyConfigured("HOTLINE_PREVIEW_KEYS must be set when DEBUG is off (Fernet keys, comma-separated).")
 # Load the near-duplicate index when a worker process starts (set it for workers of the match queue).
 HOTLINE_WARM_MATCH_INDEX = env_bool("HOTLINE_WARM_MATCH_INDEX")
+# URLs fetched by one task and recorded in one transaction (a report's URLs, a partner batch in slices).
+HOTLINE_FETCH_BATCH_SIZE = env_int("HOTLINE_FETCH_BATCH_SIZE", 8)
 # Fetch results are committed without waiting for the disk (PostgreSQL asynchronous commit, for that
 # transaction only): a crash loses at most the last ~0.6 s of them, which the sweeper fetches again.
 # See reports.services.fetching._commit_without_waiting_for_disk for why nothing else does this.

@@ -242,25 +242,44 @@ def _auto_close(case: Case, contents: list[Content], inherit: dict[int, Assessme
 # No savepoint: inside the fetch's transaction a failure here undoes the whole fetch anyway.
 @transaction.atomic(savepoint=False)
 def case_for_url(*, url: Url, contents: list[Content]) -> Case:
-    """The open case of `url` (created if none), holding `contents`. The caller holds the URL's row
-    lock, and the one-open-case-per-URL constraint backs it up."""
-    case = Case.objects.filter(url=url).exclude(status=CaseStatus.CLOSED).first()
-    created = case is None
-    if case is None:
-        case = Case(url=url)
+    """The open case of `url` (created if none), holding `contents` (see `cases_for_urls`)."""
+    return cases_for_urls([(url, contents)])[0]
+
+
+@transaction.atomic(savepoint=False)
+def cases_for_urls(items: list[tuple[Url, list[Content]]]) -> list[Case]:
+    """The open case of each URL (created if none), holding its contents: five statements for any
+    number of URLs. The caller holds the URLs' row locks, and the one-open-case-per-URL constraint
+    backs it up."""
+    if not items:
+        return []
+    url_ids = [url.pk for url, _ in items]
+    cases = {case.url_id: case for case in Case.objects.filter(url_id__in=url_ids).exclude(status=CaseStatus.CLOSED)}
+    created: dict[int, list[Content]] = {}
+    for url, contents in items:
+        if url.pk in cases:
+            continue
+        case = cases[url.pk] = Case(url=url)
+        created[url.pk] = list(dict.fromkeys(contents))  # a case created now holds exactly these
         if not contents or not all(content.matched_at for content in contents):
             # Placed as it is created (no query needed while nothing is matched): saves an UPDATE.
             queue = _queue_for(case, contents, None)
             if queue is not None:  # None ("close unseen") needs every content matched: excluded above
                 case.queue, case.priority = queue, _priority(case, queue, contents)
-        case.save()
-    if contents:
-        case.contents.add(*contents)
-    Report.objects.filter(reported_urls__url=url, status=ReportStatus.RECEIVED).update(
+    Case.objects.bulk_create([cases[url_id] for url_id in created])
+    Case.contents.through.objects.bulk_create(
+        [
+            Case.contents.through(case_id=cases[url.pk].pk, content_id=content.pk)
+            for url, contents in items
+            for content in dict.fromkeys(contents)
+        ],
+        ignore_conflicts=True,
+    )
+    Report.objects.filter(reported_urls__url_id__in=url_ids, status=ReportStatus.RECEIVED).update(
         status=ReportStatus.IN_ASSESSMENT
     )
-    # A case created just now holds exactly `contents`.
-    return case_refresh(case, contents=list(dict.fromkeys(contents)) if created else None)
+    ordered = [cases[url.pk] for url, _ in items]
+    return cases_refresh(ordered, contents={cases[url_id].pk: found for url_id, found in created.items()})
 
 
 @transaction.atomic

@@ -283,6 +283,27 @@ def test_a_transient_error_then_success_fetches_the_url(pipeline) -> None:
 
 
 @pytest.mark.django_db
+def test_a_batch_task_hands_a_transient_failure_to_its_own_retrying_task(
+    allowed, site: SyntheticSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fetch_urls` (a worker, not in-process): the URL that failed transiently goes on alone, as the
+    first retry of `fetch_url` after the first backoff; the others are done."""
+    from reports.tasks import fetching as fetch_tasks
+    from reports.tests.pipeline_helpers import url_row
+
+    queued: list[tuple[tuple[int, ...], dict]] = []
+    monkeypatch.setattr(fetch_tasks.fetch_url, "apply_async", lambda args, **options: queued.append((args, options)))
+    good, flaky = url_row(site.url("/img/5.jpg")), url_row(site.url("/error.jpg"))
+
+    states = fetch_tasks.fetch_urls.run([good.pk, flaky.pk])
+
+    assert states == {"fetched": 1, "retry": 1}
+    assert queued == [((flaky.pk,), {"countdown": 30, "retries": 1})]
+    flaky.refresh_from_db()
+    assert (flaky.fetch_status, flaky.fetch_attempts) == (FetchStatus.PENDING, 1)
+
+
+@pytest.mark.django_db
 def test_a_permanent_error_ends_the_url_even_before_the_last_attempt(allowed, site: SyntheticSite) -> None:
     url, outcome = fetch(site.url("/dead.jpg"), final_attempt=False)
 
@@ -442,3 +463,35 @@ def test_only_the_fetch_record_commits_without_waiting_for_the_disk(allowed, sit
         with connection.cursor() as cursor:  # SET LOCAL ended with the fetch's own transaction
             cursor.execute("SHOW synchronous_commit")
             assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db
+def test_a_batch_of_urls_is_recorded_in_one_transaction_as_one_at_a_time_would(allowed, site: SyntheticSite) -> None:
+    """Several URLs in one task: each gets its capture, contents and case, a URL already fetched is
+    skipped, a dead link ends as an error, and the recording takes a fixed dozen statements."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from reports.services.fetching import urls_fetch
+    from reports.tests.pipeline_helpers import url_row
+
+    paths = ["/img/1.jpg", "/img/1/mirrored.jpg", "/img/2.jpg", "/gallery/1.html", "/missing.jpg", "/img/1.jpg?again=1"]
+    rows = [url_row(site.url(path)) for path in paths]
+    url_fetch(url_id=rows[0].pk)  # fetched before: the batch must leave it alone
+    with CaptureQueriesContext(connection) as captured:
+        outcomes = urls_fetch(url_ids=[row.pk for row in rows])
+
+    assert [outcome.url_id for outcome in outcomes] == [row.pk for row in rows]
+    assert [outcome.state for outcome in outcomes] == ["skipped", "fetched", "fetched", "fetched", "error", "fetched"]
+    for row in rows:
+        row.refresh_from_db()
+        assert Case.objects.filter(url=row).count() == 1
+        assert Capture.objects.filter(url=row, parent__isnull=True).count() == 1
+    assert rows[4].fetch_error == CaptureError.HTTP_4XX
+    assert Capture.objects.filter(url=rows[3], parent__isnull=False).count() == len(contents_of(rows[3])) > 1
+    # The same file at another address is the same content, in both URLs' cases.
+    assert contents_of(rows[5]) == contents_of(rows[0])
+    # One read of the URLs, then one transaction for all five: lock, contents (insert, read back),
+    # captures (pages, then the gallery's images), URLs, cases (read, insert), case contents, reports.
+    statements = [q["sql"].split(" ", 1)[0] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 11, statements
