@@ -21,6 +21,8 @@ PERIODIC_JOBS: dict[str, str] = {
     # Queues one re-check task per referral due (run in-process when there is no broker).
     "referrals_recheck": "reports.tasks.referrals.recheck_due",
     "referrals_escalate": "reports.services.referrals.referrals_escalate_due",
+    # The statistics rollups from their watermark (`manage.py stats_refresh --full` rebuilds them all).
+    "stats_refresh": "reports.services.stats.stats_refresh",
 }
 
 
