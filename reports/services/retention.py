@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -42,6 +43,17 @@ class RetentionResult:
 
     def as_dict(self) -> dict[str, object]:
         return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in asdict(self).items()}
+
+
+def _purge_recorded(*, action: str, what: str, ids: list[int], details: dict[str, Any]) -> int:
+    """One audit event per purged batch (counts and the id range, never the data), and the metric."""
+    audit_record(
+        action=action,
+        actor_label="system",
+        details={"count": len(ids), "first_id": ids[0], "last_id": ids[-1], **details},
+    )
+    transaction.on_commit(lambda: RETENTION_PURGED.labels(what=what).inc(len(ids)))
+    return len(ids)
 
 
 def _due_among(ids: list[int], *, cutoff: datetime) -> list[int]:
@@ -70,19 +82,12 @@ def _purge_previews(ids: list[int], *, now: datetime, cutoff: datetime) -> int:
     # Stamped even when there was no preview to delete (a picture that could not be rendered): the
     # content then leaves the partial index the next runs walk.
     Content.objects.filter(pk__in=purge).update(preview=b"", preview_purged_at=now)
-    audit_record(
+    return _purge_recorded(
         action=PREVIEWS_PURGED,
-        actor_label="system",
-        details={
-            "count": len(purge),
-            "first_id": purge[0],
-            "last_id": purge[-1],
-            "cases_closed_before": cutoff,
-            "after_days": settings.HOTLINE_RETENTION_PREVIEW_DAYS,
-        },
+        what="preview",
+        ids=purge,
+        details={"cases_closed_before": cutoff, "after_days": settings.HOTLINE_RETENTION_PREVIEW_DAYS},
     )
-    transaction.on_commit(lambda: RETENTION_PURGED.labels(what="preview").inc(len(purge)))
-    return len(purge)
 
 
 def previews_purge(*, now: datetime | None = None) -> int:
@@ -122,19 +127,12 @@ def _purge_emails_batch(*, now: datetime, cutoff: datetime, batch: int) -> int:
     if not ids:
         return 0
     Report.objects.filter(pk__in=ids).update(email="", email_purged_at=now)
-    audit_record(
+    return _purge_recorded(
         action=EMAILS_PURGED,
-        actor_label="system",
-        details={
-            "count": len(ids),
-            "first_id": ids[0],
-            "last_id": ids[-1],
-            "reports_before": cutoff,
-            "after_days": settings.HOTLINE_RETENTION_EMAIL_DAYS,
-        },
+        what="email",
+        ids=ids,
+        details={"reports_before": cutoff, "after_days": settings.HOTLINE_RETENTION_EMAIL_DAYS},
     )
-    transaction.on_commit(lambda: RETENTION_PURGED.labels(what="email").inc(len(ids)))
-    return len(ids)
 
 
 def emails_purge(*, now: datetime | None = None) -> int:
