@@ -43,14 +43,6 @@ def url_hosting_fill(*, url: Url) -> list[str]:
     return changed
 
 
-def url_hosting_lookup(*, url: Url) -> Url:
-    """Fill the URL's hosting fields from its connected IP and save what changed."""
-    changed = url_hosting_fill(url=url)
-    if changed:
-        url.save(update_fields=changed)
-    return url
-
-
 @transaction.atomic
 def url_hosting_override(
     *, user: AbstractBaseUser, url: Url, ip: str, country: str, asn: int | None, provider: str, reason: str
