@@ -159,9 +159,8 @@ def cases_refresh(cases: list[Case], *, contents: dict[int, list[Content]] | Non
     changed: list[Case] = []
     for case in workable:
         found = held[case.pk]
-        queue = _queue_for(case, found, known_about)
+        queue, inherit = _placement(case, found, known_about)
         if queue is None:
-            inherit, _known = _inherited(case, found, known_about or _known_about([c.pk for c in found]))
             _auto_close(case, found, inherit)
             continue
         priority = _priority(case, queue, found)
@@ -177,22 +176,25 @@ def _priority(case: Case, queue: str, contents: list[Content]) -> int:
     return QUEUE_PRIORITY[queue] + (NOTHING_CAPTURED_PENALTY if case.url_id and not contents else 0)
 
 
-def _queue_for(case: Case, contents: list[Content], known_about: _Known | None) -> str | None:
-    """The queue an open case belongs in; None when policy closes it unseen."""
+def _placement(
+    case: Case, contents: list[Content], known_about: _Known | None
+) -> tuple[str | None, dict[int, Assessment]]:
+    """The queue an open case belongs in, or (None, the assessments its contents inherit) when policy
+    closes it unseen. `known_about` is needed only once every content is matched."""
     if case.url_id is None:
-        return CaseQueue.HASH_ONLY
+        return CaseQueue.HASH_ONLY, {}
     if contents and all(content.matched_at for content in contents):
         if known_about is None:  # callers read it for every fully matched case; this is a fallback
             known_about = _known_about([content.pk for content in contents])
         inherit, known = _inherited(case, contents, known_about)
         policy = settings.HOTLINE_AUTO_CLOSE_KNOWN
         if policy != "off" and all(content.pk in inherit and not content.quarantined for content in contents):
-            return None
+            return None, inherit
         if all(content.pk in known for content in contents):
-            return CaseQueue.KNOWN_NEW_LOCATION
+            return CaseQueue.KNOWN_NEW_LOCATION, {}
     if any(content.ai_indicated for content in contents):
-        return CaseQueue.AI_INDICATED
-    return CaseQueue.NEW_UNKNOWN
+        return CaseQueue.AI_INDICATED, {}
+    return CaseQueue.NEW_UNKNOWN, {}
 
 
 def _propose_referrals(case: Case) -> None:
@@ -263,7 +265,7 @@ def cases_for_urls(items: list[tuple[Url, list[Content]]]) -> list[Case]:
         created[url.pk] = list(dict.fromkeys(contents))  # a case created now holds exactly these
         if not contents or not all(content.matched_at for content in contents):
             # Placed as it is created (no query needed while nothing is matched): saves an UPDATE.
-            queue = _queue_for(case, contents, None)
+            queue, _inherit = _placement(case, contents, None)
             if queue is not None:  # None ("close unseen") needs every content matched: excluded above
                 case.queue, case.priority = queue, _priority(case, queue, contents)
     Case.objects.bulk_create([cases[url_id] for url_id in created])
