@@ -155,6 +155,19 @@ def browser_page(live_server, monkeypatch):
     assert not foreign, f"the browser tried to leave the loopback server: {foreign}"
 
 
+def sign_in(page, base: str, username: str, password: str, device: TOTPDevice) -> None:
+    """The two-step staff login in the browser: password, then the authenticator's current code."""
+    page.goto(f"{base}/account/login/")
+    page.fill("input[name=auth-username]", username)
+    page.fill("input[name=auth-password]", password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Next").click()
+    page.fill("input[name=token-otp_token]", totp_now(device))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Next").click()
+    assert urlsplit(page.url).path == "/staff/"
+
+
 def test_analyst_round_in_chromium(browser_page, live_server, transactional_db, settings):
     settings.HOTLINE_REVEAL_SECONDS = REVEAL_SECONDS
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -173,15 +186,7 @@ def test_analyst_round_in_chromium(browser_page, live_server, transactional_db, 
     device = TOTPDevice.objects.get(user=user, name="default")
 
     # Log in: password, then the authenticator's current code.
-    page.goto(f"{base}/account/login/")
-    page.fill("input[name=auth-username]", user.username)
-    page.fill("input[name=auth-password]", password)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Next").click()
-    page.fill("input[name=token-otp_token]", totp_now(device))
-    with page.expect_navigation():
-        page.get_by_role("button", name="Next").click()
-    assert urlsplit(page.url).path == "/staff/"
+    sign_in(page, base, user.username, password, device)
     login = AuditEvent.objects.get(action="auth.login", actor=user)
     assert login.details["second_factor"] == "TOTPDevice"
 

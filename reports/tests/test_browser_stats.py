@@ -9,16 +9,14 @@ Skipped where /usr/bin/chromium is missing.
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reports.services.staff import staff_create
 from reports.services.stats import stats_refresh
-from reports.tests.factories import totp_now
 from reports.tests.stats_helpers import make_history
-from reports.tests.test_browser_analyst import ARTIFACTS, CHROMIUM, browser_page  # noqa: F401 - a fixture
+from reports.tests.test_browser_analyst import ARTIFACTS, CHROMIUM, browser_page, sign_in  # noqa: F401 - a fixture
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,15 +44,7 @@ def test_dashboard_charts_and_filters_in_chromium(browser_page, live_server, tra
     user, password, _uri = staff_create(username="browser-coordinator", role="coordinator")
     device = TOTPDevice.objects.get(user=user, name="default")
 
-    page.goto(f"{base}/account/login/")
-    page.fill("input[name=auth-username]", user.username)
-    page.fill("input[name=auth-password]", password)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Next").click()
-    page.fill("input[name=token-otp_token]", totp_now(device))
-    with page.expect_navigation():
-        page.get_by_role("button", name="Next").click()
-    assert urlsplit(page.url).path == "/staff/"
+    sign_in(page, base, user.username, password, device)
 
     page.get_by_role("link", name="Statistics").first.click()
     page.wait_for_url(f"{base}/staff/statistics/")
