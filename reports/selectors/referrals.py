@@ -39,8 +39,13 @@ class ReferralFilters:
     attention: bool = False  # drafts without an address, changed content, escalations
 
 
-def referral_list(filters: ReferralFilters) -> QuerySet[Referral]:
-    query = Referral.objects.select_related("case", "abuse_contact", "partner").prefetch_related("urls")
+def referral_list(user: Any, filters: ReferralFilters) -> QuerySet[Referral]:
+    """The referrals `user` may see: those of cases they may open (as `get_referral_for_user` checks)."""
+    query = (
+        Referral.objects.filter(Q(case__isnull=True) | Q(case__in=visible_cases(user)))
+        .select_related("case", "abuse_contact", "partner")
+        .prefetch_related("urls")
+    )
     if filters.status == "open":
         query = query.filter(status__in=[ReferralStatus.DRAFT, *OPEN_REFERRAL_STATUSES])
     elif filters.status:
@@ -66,13 +71,6 @@ def get_referral_for_user(user: Any, pk: int) -> Referral:
     if referral.case_id is not None and not visible_cases(user).filter(pk=referral.case_id).exists():
         raise Http404("No such referral.")
     return referral
-
-
-def get_url_for_user(user: Any, pk: int) -> Url:
-    url = Url.objects.filter(pk=pk, cases__in=visible_cases(user)).distinct().first()
-    if url is None:
-        raise Http404("No such URL.")
-    return url
 
 
 # What the reporter (status page) and partners (API) may see: an outcome, never who was told or how.

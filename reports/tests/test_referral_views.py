@@ -329,6 +329,20 @@ def test_an_analyst_cannot_act_on_a_case_they_may_not_open(page: Page, staff_cli
     assert not response_bytes(response).startswith(b"PK")
 
 
+@pytest.mark.django_db
+def test_the_referral_list_shows_only_referrals_of_cases_the_user_may_open(staff_client, settings) -> None:
+    world = _world(staff_client, settings)
+    urls = set(Referral.objects.filter(case_id=world["case"]).values_list("urls__canonical_url", flat=True))
+    assert urls
+
+    own = world["clients"]["analyst"].get("/staff/referrals/", {"status": ""}).content.decode()
+    other = world["clients"]["other analyst"].get("/staff/referrals/", {"status": ""})
+
+    assert all(url in own for url in urls)  # the analyst who assessed the case sees its referrals
+    assert other.status_code == 200
+    assert not any(url in other.content.decode() for url in urls)
+
+
 # --- Forwarding and what partners see ---------------------------------------------------------------
 
 

@@ -97,7 +97,7 @@ def referrals(request: HttpRequest) -> HttpResponse:
     filters = ReferralFilters(
         status=data.get("status", ""), kind=data.get("kind", ""), attention=bool(data.get("attention"))
     )
-    page = Paginator(referral_list(filters), 50).get_page(request.GET.get("page"))
+    page = Paginator(referral_list(request.user, filters), 50).get_page(request.GET.get("page"))
     return render(
         request,
         "reports/referrals/list.html",
