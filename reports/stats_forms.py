@@ -19,11 +19,24 @@ MAX_DAYS_PER_DAY_GRAIN = 120
 MAX_PERIOD_DAYS = 366 * 5
 
 
+EARLIEST = date(2000, 1, 1)
+
+
+def _not_before_floor(value: date) -> None:
+    if value < EARLIEST:
+        raise forms.ValidationError(_("Not before %(date)s."), params={"date": EARLIEST.isoformat()})
+
+
 class StatsFilterForm(forms.Form):
     """Every field optional; an invalid value falls back to its default rather than failing the page."""
 
-    first = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    last = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # A floor, so that date arithmetic on the period can never fall off the calendar (a 500 otherwise).
+    first = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=[_not_before_floor]
+    )
+    last = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=[_not_before_floor]
+    )
     grain = forms.ChoiceField(label=_("Per"), required=False, choices=GRAIN_CHOICES)
     source = forms.ChoiceField(label=_("Source"), required=False)
     category = forms.ChoiceField(label=_("Category"), required=False, choices=[("", _("All")), *Category.choices])

@@ -218,6 +218,28 @@ def test_dashboard_for_a_coordinator(history, staff_client):
     assert "style=" not in body
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"last": "0001-01-01"},
+        {"first": "0001-01-01", "last": "0001-01-02"},
+        {"first": "not a date", "grain": "century", "source": "partner:abc", "country": "<script>"},
+        {"last": "9999-12-31", "first": "9999-12-30"},
+    ],
+)
+def test_hostile_filters_fall_back_to_defaults_with_a_form_error(history, staff_client, query):
+    client = staff_client("coordinator")
+
+    page = client.get("/staff/statistics/", query)
+    export = client.get("/staff/statistics/export/verdicts.csv", query)
+
+    assert page.status_code == 200
+    assert export.status_code == 200
+    text = page.content.decode()
+    assert "data-field-error" in text or query.get("last") == "9999-12-31"
+    assert "<script>" not in text
+
+
 def test_dashboard_in_dutch(history, staff_client):
     client = staff_client("coordinator")
     response = client.get("/staff/statistics/", HTTP_ACCEPT_LANGUAGE="nl")
