@@ -95,7 +95,8 @@ class Url(models.Model):
     # Hosting (referrals issue): filled from GeoIP/ASN data or by an analyst's override.
     hosting_ip = models.GenericIPAddressField(null=True, blank=True)
     hosting_country = models.CharField(max_length=2, blank=True)
-    hosting_asn = models.PositiveIntegerField(null=True, blank=True)
+    # 32-bit AS numbers reach 4,294,967,295: past a PostgreSQL integer.
+    hosting_asn = models.PositiveBigIntegerField(null=True, blank=True)
     hosting_provider = models.CharField(max_length=200, blank=True)
     hosting_overridden = models.BooleanField(default=False)
     # Takedown tracking (reports/services/referrals.py): the last re-check and when removal was seen.

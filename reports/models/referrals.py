@@ -19,7 +19,7 @@ class AbuseContact(models.Model):
     """Where notices for a provider (by ASN or name) go; edited by coordinators."""
 
     provider = models.CharField(max_length=200)
-    asn = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    asn = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
     email = models.EmailField()
     country = models.CharField(max_length=2, blank=True)
     language = models.CharField(max_length=5, default="en")

@@ -116,6 +116,23 @@ def test_an_analysts_override_is_audited_and_survives_a_later_lookup(staff_clien
 
 
 @pytest.mark.django_db
+def test_a_32_bit_as_number_is_stored(staff_client) -> None:
+    """AS numbers go up to 4,294,967,295, past a 4-byte PostgreSQL integer: stored, not a 500."""
+    analyst = staff_client("analyst")
+    case = make_case(1)
+    from reports.services.triage import case_claim
+
+    case_claim(user=analyst.user, case=case)
+    response = analyst.post(
+        f"/staff/cases/{case.pk}/hosting",
+        {"ip": "127.0.1.5", "country": "nl", "asn": "4200000001", "provider": "Private ASN", "reason": "RDAP"},
+    )
+
+    assert response.status_code == 302
+    assert Url.objects.get(pk=case.url_id).hosting_asn == 4_200_000_001
+
+
+@pytest.mark.django_db
 def test_a_bad_override_is_refused_and_changes_nothing(staff_client) -> None:
     analyst = staff_client("analyst")
     case = make_case(1)
