@@ -137,7 +137,8 @@ class ServiceUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, self.OUTAGES):
             return None
-        logger.error("service unavailable: %s: %s", type(exception).__name__, exception)
+        # With the traceback: an OperationalError is usually an outage, but can be a bug (a timeout, a lock).
+        logger.error("service unavailable: %s: %s", type(exception).__name__, exception, exc_info=exception)
         if request.path.startswith("/api/"):
             response: HttpResponse = JsonResponse(
                 {"detail": "The service is briefly unavailable; nothing was stored. Retry after the given seconds."},

@@ -50,6 +50,10 @@ def test_metrics_are_refused_without_the_token_or_an_allowed_address(client, met
     assert client.get("/metrics", REMOTE_ADDR="192.0.2.1").status_code == 404
     # A forwarded address is not the peer: it cannot be used to get in.
     assert client.get("/metrics", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="10.1.2.3").status_code == 404
+    # Behind a reverse proxy every visitor arrives from the proxy's allowed address: only the token counts.
+    assert client.get("/metrics", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 404
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert client.get("/metrics", REMOTE_ADDR="10.0.0.2").status_code == 404
 
 
 def test_fetch_outcomes_and_task_durations_are_counted(client, metrics_token, pipeline) -> None:

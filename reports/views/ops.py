@@ -32,7 +32,10 @@ def _metrics_allowed(request: HttpRequest) -> bool:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode()):
             return True
-    if settings.HOTLINE_METRICS_ALLOW_IPS:
+    # Behind a reverse proxy every visitor's request comes from the proxy's address, so an address
+    # allow-list would let the whole internet in: there, only the token counts.
+    behind_proxy = settings.SECURE_PROXY_SSL_HEADER is not None or "HTTP_X_FORWARDED_FOR" in request.META
+    if settings.HOTLINE_METRICS_ALLOW_IPS and not behind_proxy:
         # The connecting peer, never X-Forwarded-For: a scraper talks to the app directly.
         try:
             peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
