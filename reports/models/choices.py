@@ -108,6 +108,10 @@ class Verdict(models.TextChoices):
     UNREACHABLE = "unreachable", _("Unreachable")
 
 
+# The verdicts that make content illegal: referrals follow them, reporters see "action taken".
+ILLEGAL_VERDICTS = frozenset({Verdict.BASELINE, Verdict.NATIONAL})
+
+
 class AgeGroup(models.TextChoices):
     UNKNOWN = "", _("Not recorded")
     INFANT = "infant", _("Infant/toddler")

@@ -638,3 +638,11 @@ def audit_page(filters: AuditFilters | None, page: int | str = 1) -> Page:
 
 def audit_actions() -> list[str]:
     return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
+
+
+def latest_assessments_in_case(case: Case) -> dict[int | None, Assessment]:
+    """The latest assessment of each content of `case` (None: the URL's own, when nothing was captured)."""
+    latest: dict[int | None, Assessment] = {}
+    for assessment in case.assessments.select_related("content").order_by("created_at", "pk"):
+        latest[assessment.content_id] = assessment
+    return latest

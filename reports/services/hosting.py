@@ -10,12 +10,13 @@ import ipaddress
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from reports.lib.geoip import HostingInfo, reader_for
 from reports.models import AbuseContact, Url
 from reports.services.audit import audit_record
+from reports.services.staff import require_permission
 
 HOSTING_FIELDS = ["hosting_ip", "hosting_country", "hosting_asn", "hosting_provider"]
 
@@ -48,8 +49,7 @@ def url_hosting_override(
     *, user: AbstractBaseUser, url: Url, ip: str, country: str, asn: int | None, provider: str, reason: str
 ) -> Url:
     """An analyst sets where the URL is hosted (the lookup had nothing, or was wrong)."""
-    if not user.has_perm("reports.manage_referrals"):
-        raise PermissionDenied
+    require_permission(user, "manage_referrals")
     country = country.strip().upper()
     if country and (len(country) != 2 or not country.isalpha()):
         raise ValidationError("Country must be a two-letter ISO code.")

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -28,6 +28,7 @@ from django.utils import timezone, translation
 
 from reports.models import Assessment, Capture, Case, Content, Partner, Referral, ReferralEvent, ReferralRule, Url
 from reports.models.choices import (
+    ILLEGAL_VERDICTS,
     OPEN_REFERRAL_STATUSES,
     TAKEDOWN_KINDS,
     CaseStatus,
@@ -37,12 +38,11 @@ from reports.models.choices import (
     RecheckState,
     ReferralKind,
     ReferralStatus,
-    Verdict,
 )
+from reports.selectors.triage import latest_assessments_in_case
 from reports.services.audit import audit_record
 from reports.services.hosting import abuse_contact_for
-
-ILLEGAL_VERDICTS = frozenset({Verdict.BASELINE, Verdict.NATIONAL})
+from reports.services.staff import require_permission
 
 DEFAULT_RULES: dict[str, tuple[str, ...]] = {
     HostingSituation.DOMESTIC: (ReferralKind.POLICE, ReferralKind.HOSTING_NTD),
@@ -72,11 +72,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # Kinds sent by e-mail (grouped per address); the police referral is an exported package instead.
 MAILED_KINDS = (ReferralKind.HOSTING_NTD, ReferralKind.FOREIGN_HOTLINE, ReferralKind.REGISTRAR)
 ESCALATION_ORDER = [Escalation.NONE, Escalation.REMINDER, Escalation.SITE_OWNER, Escalation.REGISTRAR]
-
-
-def _require(user: AbstractBaseUser) -> None:
-    if not user.has_perm("reports.manage_referrals"):
-        raise PermissionDenied("You may not manage referrals.")
 
 
 def _event(referral: Referral, *, status: str, actor: AbstractBaseUser | None, note: str, at: datetime) -> None:
@@ -133,10 +128,7 @@ def hosting_situation(url: Url) -> tuple[str, Partner | None]:
 
 def _illegal_in_case(case: Case) -> tuple[bool, list[Content]]:
     """Whether the case's latest assessments hold an illegal verdict, and the contents they cover."""
-    latest: dict[int | None, Assessment] = {}
-    for assessment in case.assessments.select_related("content").order_by("created_at", "pk"):
-        latest[assessment.content_id] = assessment
-    illegal = [a for a in latest.values() if a.verdict in ILLEGAL_VERDICTS]
+    illegal = [a for a in latest_assessments_in_case(case).values() if a.verdict in ILLEGAL_VERDICTS]
     return bool(illegal), [a.content for a in illegal if a.content is not None]
 
 
@@ -215,7 +207,7 @@ def referral_create(
     language: str = "en",
 ) -> Referral:
     """An analyst adds a referral the rules did not propose (e.g. a registrar, a second host)."""
-    _require(user)
+    require_permission(user, "manage_referrals")
     if kind not in ReferralKind.values:
         raise ValidationError("Unknown kind of referral.")
     if not reason.strip():
@@ -252,7 +244,7 @@ def referral_set_recipient(
     *, user: AbstractBaseUser, referral: Referral, recipient: str, email: str, language: str
 ) -> Referral:
     """Complete or correct where a draft goes (e.g. no abuse contact was known)."""
-    _require(user)
+    require_permission(user, "manage_referrals")
     referral = Referral.objects.select_for_update().get(pk=referral.pk)
     if referral.status != ReferralStatus.DRAFT:
         raise ValidationError("Only a draft's recipient can be changed.")
@@ -281,7 +273,7 @@ def referral_record_status(
 ) -> Referral:
     """Record what the recipient answered (acknowledged, removed, refused …) or a cancellation.
     A reference number can be recorded with any of them, or alone (status unchanged)."""
-    _require(user)
+    require_permission(user, "manage_referrals")
     referral = Referral.objects.select_for_update().get(pk=referral.pk)
     now = timezone.now()
     fields = []
@@ -509,10 +501,7 @@ def _assessment_entry(assessment: Assessment | None) -> dict[str, Any] | None:
 
 def _package_entry(referral: Referral, rows: list[dict[str, Any]]) -> dict[str, Any]:
     case = referral.case
-    latest: dict[int | None, Assessment] = {}
-    if case is not None:
-        for assessment in case.assessments.order_by("created_at", "pk"):
-            latest[assessment.content_id] = assessment
+    latest = latest_assessments_in_case(case) if case is not None else {}
     urls = []
     for url in referral.urls.all():
         captures = []
@@ -615,7 +604,7 @@ def police_package_export(*, user: AbstractBaseUser, referral_ids: Iterable[int]
     """The police package for the given police referrals (one case or a batch): URLs, captures with
     timestamps and IPs, hashes, assessments and provenance, as JSON and CSV in one ZIP. Its SHA-256
     goes into the audit trail, so the copy handed over can be verified later. Drafts become sent."""
-    _require(user)
+    require_permission(user, "manage_referrals")
     referrals = list(
         Referral.objects.select_for_update()
         .filter(pk__in=list(referral_ids), kind=ReferralKind.POLICE)

@@ -11,7 +11,8 @@ import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.models import AbstractBaseUser, AbstractUser, Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -199,3 +200,9 @@ def audit_locked_out(
             actor_label="anonymous",  # not the account's owner: whoever typed its name
             details={"username": username, "client": _client(request)},
         )
+
+
+def require_permission(user: AbstractBaseUser, permission: str) -> None:
+    """What every service that acts for a staff member checks first (the views check too)."""
+    if not user.has_perm(f"reports.{permission}"):  # type: ignore[attr-defined]
+        raise PermissionDenied(f"needs reports.{permission}")

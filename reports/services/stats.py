@@ -38,14 +38,13 @@ from reports.models import (
     StatsWatermark,
     Url,
 )
-from reports.models.choices import AiSuspected, ReferralKind, Verdict
+from reports.models.choices import ILLEGAL_VERDICTS, AiSuspected, ReferralKind
 from reports.models.stats import ALL_COUNTRIES
+from reports.selectors.triage import REVEAL_ACTION
 
 # Upper edges (hours) of the duration histograms. 24, 72 and 168 are edges, so "removed within 24 h,
 # 72 h, 7 days" are exact; a percentile is known to the bucket it falls in (its upper edge).
 HOUR_EDGES: tuple[int, ...] = (1, 2, 4, 8, 12, 24, 36, 48, 72, 96, 120, 168, 240, 336, 720)
-ILLEGAL_VERDICTS = (Verdict.BASELINE, Verdict.NATIONAL)
-REVEAL_ACTION = "content.revealed"
 WATERMARK = "rollup"
 
 Key = tuple[date, str, int, str, str]  # day, source, partner id (0 = public), category, country

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from reports.lib.metrics import REVEALS
 from reports.models import Assessment, Case, Content, Match, Report, RevealGrant, StaffPreference, Url
-from reports.models.choices import CaseQueue, CaseStatus, ReportStatus, Verdict, Virtual
+from reports.models.choices import ILLEGAL_VERDICTS, CaseQueue, CaseStatus, ReportStatus, Virtual
 from reports.selectors.triage import (
     REVEAL_ACTION,
     SECOND_OPINION,
@@ -29,10 +29,12 @@ from reports.selectors.triage import (
     claimable_q,
     contents_first_seen,
     holds_claim,
+    latest_assessments_in_case,
     second_opinion_q,
     settled_assessments,
 )
 from reports.services.audit import audit_record
+from reports.services.staff import require_permission
 
 QUEUE_PRIORITY = {
     CaseQueue.NEW_UNKNOWN: 10,
@@ -42,7 +44,6 @@ QUEUE_PRIORITY = {
 }
 # Added to the priority of a case with nothing captured (a dead link): it waits behind content.
 NOTHING_CAPTURED_PENALTY = 50
-ILLEGAL_VERDICTS = frozenset({Verdict.BASELINE, Verdict.NATIONAL})
 
 
 def _latest_assessments(content_ids: Iterable[int]) -> dict[int, Assessment]:
@@ -309,11 +310,6 @@ def _case_locked(case: Case) -> Case:
     return Case.objects.select_for_update().get(pk=case.pk)
 
 
-def _require(user: AbstractBaseUser, permission: str) -> None:
-    if not user.has_perm(f"reports.{permission}"):  # type: ignore[attr-defined]
-        raise PermissionDenied(f"needs reports.{permission}")
-
-
 def _take(case: Case, *, user: AbstractBaseUser, now: datetime, condition: Q, status: str) -> bool:
     """Claim `case` for `user` if it still satisfies `condition` (one conditional UPDATE: of two
     concurrent claims only one changes the row, on any database). On success `case` says so too:
@@ -347,9 +343,9 @@ def case_claim_next(
     which the case is claimable again. `exclude`: cases this analyst just skipped."""
     exclude = list(exclude)
     if queue == SECOND_OPINION:
-        _require(user, "give_second_opinion")
+        require_permission(user, "give_second_opinion")
     else:
-        _require(user, "work_queue")
+        require_permission(user, "work_queue")
         if queue not in CaseQueue.values:
             raise ValueError(f"unknown queue {queue!r}")
     for _attempt in range(CLAIM_ATTEMPTS):
@@ -376,10 +372,10 @@ def case_claim(*, user: AbstractBaseUser, case: Case) -> Case:
     if holds_claim(user, case, now=now):
         return case
     if case.status == CaseStatus.AWAITING_SECOND_OPINION:
-        _require(user, "give_second_opinion")
+        require_permission(user, "give_second_opinion")
         condition, status, queue = second_opinion_q(now, user), CaseStatus.AWAITING_SECOND_OPINION, SECOND_OPINION
     else:
-        _require(user, "work_queue")
+        require_permission(user, "work_queue")
         condition, status, queue = claimable_q(now), CaseStatus.IN_PROGRESS, case.queue
     previous = case.claimed_by_id
     if not _take(case, user=user, now=now, condition=condition, status=status):
@@ -403,7 +399,7 @@ def case_release(*, user: AbstractBaseUser, case: Case) -> Case:
     if case.claimed_by_id is None:
         return case
     if case.claimed_by_id != user.pk:
-        _require(user, "reassign_case")
+        require_permission(user, "reassign_case")
     holder = case.claimed_by_id
     _unclaim(case)
     audit_record(action="case.released", actor=user, obj=case, details={"holder": holder})
@@ -414,7 +410,7 @@ def case_release(*, user: AbstractBaseUser, case: Case) -> Case:
 @transaction.atomic
 def case_reassign(*, by: AbstractBaseUser, case: Case, to: AbstractBaseUser) -> Case:
     """Hand a case to another analyst (a coordinator's or senior analyst's decision)."""
-    _require(by, "reassign_case")
+    require_permission(by, "reassign_case")
     case = _case_locked(case)
     if case.status in (CaseStatus.ASSESSED, CaseStatus.CLOSED):
         raise ValueError("A finished case cannot be reassigned.")
@@ -444,7 +440,7 @@ def content_reveal(*, user: AbstractBaseUser, content: Content, case: Case) -> s
     """Allow `user` to see one unblurred preview, once, now: the look is audited ("content.revealed",
     counted as exposure) and a short-lived single-use token is returned for fetching the image.
     Only the analyst holding the case may look, and only at content of that case."""
-    _require(user, "reveal_content")
+    require_permission(user, "reveal_content")
     now = timezone.now()
     case = _case_locked(case)
     if not holds_claim(user, case, now=now):
@@ -502,13 +498,6 @@ class AssessmentFields:
         )
 
 
-def _latest_in_case(case: Case) -> dict[int | None, Assessment]:
-    latest: dict[int | None, Assessment] = {}
-    for assessment in case.assessments.order_by("created_at", "pk"):
-        latest[assessment.content_id] = assessment
-    return latest
-
-
 def _propagate(content_ids: list[int]) -> None:
     """Open cases elsewhere holding this content, or content matching it, may now be known: place
     them again (and close them unseen where policy says so)."""
@@ -532,7 +521,7 @@ def _case_finish(case: Case, *, actor: AbstractBaseUser) -> Case:
     case.claimed_by = None
     case.claim_expires_at = None
     case.save(update_fields=["status", "assessed_at", "closed_at", "claimed_by", "claim_expires_at"])
-    latest = _latest_in_case(case)
+    latest = latest_assessments_in_case(case)
     audit_record(
         action="case.assessed",
         actor=actor,
@@ -548,7 +537,7 @@ def _case_finish(case: Case, *, actor: AbstractBaseUser) -> Case:
 def _case_progress(case: Case, *, actor: AbstractBaseUser) -> Case:
     """After an assessment: done, waiting for a second opinion, or still being worked."""
     contents = list(case.contents.defer("preview"))
-    latest = _latest_in_case(case)
+    latest = latest_assessments_in_case(case)
     if contents and any(content.pk not in latest for content in contents):
         return case
     if not contents and not latest:
@@ -582,14 +571,14 @@ def assessment_create(
     assessed the case closes, or, for first-seen content under HOTLINE_SECOND_OPINION_FIRST_SEEN,
     waits for a senior analyst's second opinion. A senior analyst assessing a case that waits for
     their opinion gives it by that assessment."""
-    _require(user, "assess_content")
+    require_permission(user, "assess_content")
     now = timezone.now()
     case = _case_locked(case)
     if not holds_claim(user, case, now=now):
         raise PermissionDenied("Claim the case before assessing it.")
     second_look = case.status == CaseStatus.AWAITING_SECOND_OPINION
     if second_look:
-        _require(user, "give_second_opinion")
+        require_permission(user, "give_second_opinion")
         if case.assessments.filter(analyst_id=user.pk).exists():
             raise PermissionDenied("A second opinion must come from another analyst.")
     elif case.status != CaseStatus.IN_PROGRESS:
@@ -645,13 +634,13 @@ def assessment_create(
 def case_confirm_second_opinion(*, user: AbstractBaseUser, case: Case, notes: str = "") -> Case:
     """A senior analyst agrees with the assessments that wait for a second opinion; the case closes.
     Never one's own assessment: four eyes are two people."""
-    _require(user, "give_second_opinion")
+    require_permission(user, "give_second_opinion")
     case = _case_locked(case)
     if case.status != CaseStatus.AWAITING_SECOND_OPINION:
         raise ValueError("This case does not wait for a second opinion.")
     if not holds_claim(user, case):
         raise PermissionDenied("Claim the case before giving a second opinion.")
-    pending = [a for a in _latest_in_case(case).values() if a.second_opinion_by_id is None]
+    pending = [a for a in latest_assessments_in_case(case).values() if a.second_opinion_by_id is None]
     if any(assessment.analyst_id == user.pk for assessment in pending):
         raise PermissionDenied("A second opinion must come from another analyst.")
     now = timezone.now()
@@ -683,8 +672,8 @@ def cases_confirm_known(*, user: AbstractBaseUser, case_ids: Iterable[int]) -> C
     keep their classification). Nothing is revealed. A case is skipped, and left in its queue,
     when any of its contents has nothing to inherit, when it is not in the known-content queue,
     or when someone else holds it."""
-    _require(user, "work_queue")
-    _require(user, "assess_content")
+    require_permission(user, "work_queue")
+    require_permission(user, "assess_content")
     ids = sorted({int(case_id) for case_id in case_ids})
     result = ConfirmResult()
     now = timezone.now()
