@@ -41,6 +41,7 @@ from reports.models import (
 from reports.models.choices import ILLEGAL_VERDICTS, AiSuspected, ReferralKind
 from reports.models.stats import ALL_COUNTRIES
 from reports.selectors.triage import REVEAL_ACTION
+from reports.services.audit import audit_record
 
 # Upper edges (hours) of the duration histograms. 24, 72 and 168 are edges, so "removed within 24 h,
 # 72 h, 7 days" are exact; a percentile is known to the bucket it falls in (its upper edge).
@@ -522,3 +523,13 @@ def _refresh(*, full: bool, now: datetime) -> dict[str, int]:
         written += stats_store(first=first_day, last=last_day)
     StatsWatermark.objects.update_or_create(name=WATERMARK, defaults={"value": now})
     return {"days": len(days), "rows": written}
+
+
+def stats_export_record(
+    *, user: Any, table: str, filters: Any = None, rows: int | None = None, format: str = "csv"
+) -> None:
+    """An export of statistics leaves the building: the audit trail says who took which table."""
+    details: dict[str, Any] = {"table": table, "format": format}
+    if filters is not None:
+        details.update(first=filters.first.isoformat(), last=filters.last.isoformat(), rows=rows)
+    audit_record(action="stats.exported", actor=user, details=details)

@@ -283,6 +283,29 @@ def test_table_export_is_csv_with_the_filters_and_audited(history, staff_client)
     assert client.get("/staff/statistics/export/nonsense.csv").status_code == 404
 
 
+def test_analyst_exposure_needs_the_exposure_permission_too(history, staff_client):
+    """Reveals per analyst are the exposure page's business: statistics alone do not show them."""
+    from django.contrib.auth.models import Group, Permission
+
+    from reports.models.choices import StaffRole
+
+    stats_refresh()
+    client = staff_client("coordinator")
+    assert 'data-table="analysts"' in client.get("/staff/statistics/").content.decode()
+    assert client.get("/staff/statistics/export/analysts.csv").status_code == 200
+
+    # An analyst (no exposure permission) who was also given the statistics.
+    client.user.groups.set([Group.objects.get(name=StaffRole.ANALYST)])
+    client.user.user_permissions.add(Permission.objects.get(codename="view_statistics"))
+    client.user = type(client.user).objects.get(pk=client.user.pk)  # no cached permissions
+
+    page = client.get("/staff/statistics/")
+    assert page.status_code == 200
+    assert 'data-table="analysts"' not in page.content.decode()
+    assert client.get("/staff/statistics/export/analysts.csv").status_code == 404
+    assert client.get("/staff/statistics/export/countries.csv").status_code == 200
+
+
 def test_year_summary_exports(history, staff_client):
     stats_refresh()
     client = staff_client("coordinator")

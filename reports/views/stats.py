@@ -16,10 +16,11 @@ from django.views.decorators.http import require_GET
 
 from reports.lib.charts import bar_chart, line_chart
 from reports.selectors.stats import Dashboard, stats_dashboard, stats_year_summary
-from reports.services.audit import audit_record
+from reports.services.stats import stats_export_record
 from reports.stats_forms import StatsFilterForm
 from reports.views.decorators import staff_view
 
+EXPOSURE_TABLE = "analysts"
 EXPORT_TABLES = (
     "periods",
     "periods_by_source",
@@ -94,6 +95,7 @@ def _charts(board: Dashboard) -> dict[str, str]:
 def dashboard(request: HttpRequest) -> HttpResponse:
     form = StatsFilterForm(request.GET or None)
     board = stats_dashboard(form.filters())
+    sees_exposure = request.user.has_perm("reports.view_exposure")
     query = urlencode({name: request.GET[name] for name in form.fields if request.GET.get(name)})
     return render(
         request,
@@ -105,7 +107,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "t": board.totals,
             "charts": _charts(board),
             "query": query,
-            "export_tables": EXPORT_TABLES,
+            # Who revealed how much is the exposure permission's, as on the exposure page.
+            "export_tables": EXPORT_TABLES if sees_exposure else tuple(t for t in EXPORT_TABLES if t != EXPOSURE_TABLE),
+            "sees_exposure": sees_exposure,
             "years": range(timezone.localdate().year, timezone.localdate().year - 5, -1),
         },
     )
@@ -127,20 +131,11 @@ def _csv(rows: list[dict[str, Any]], filename: str) -> HttpResponse:
 @staff_view("view_statistics")
 def export_table(request: HttpRequest, table: str) -> HttpResponse:
     """One dashboard table, with the dashboard's filters, as CSV (recorded in the audit trail)."""
-    if table not in EXPORT_TABLES:
+    if table not in EXPORT_TABLES or (table == EXPOSURE_TABLE and not request.user.has_perm("reports.view_exposure")):
         raise Http404
     filters = StatsFilterForm(request.GET or None).filters()
     rows = stats_dashboard(filters).tables[table]
-    audit_record(
-        action="stats.exported",
-        actor=request.user,
-        details={
-            "table": table,
-            "first": filters.first.isoformat(),
-            "last": filters.last.isoformat(),
-            "rows": len(rows),
-        },
-    )
+    stats_export_record(user=request.user, table=table, filters=filters, rows=len(rows))
     return _csv(rows, f"hotline-{table}-{filters.first}-{filters.last}.csv")
 
 
@@ -152,7 +147,7 @@ def year_summary(request: HttpRequest, year: int, fmt: str) -> HttpResponse:
     if not 2000 <= year <= timezone.localdate().year or fmt not in ("csv", "json"):
         raise Http404
     summary = stats_year_summary(year)
-    audit_record(action="stats.exported", actor=request.user, details={"year": year, "format": fmt})
+    stats_export_record(user=request.user, table=f"year {year}", format=fmt)
     if fmt == "json":
         response = JsonResponse(summary, json_dumps_params={"indent": 2})
         response["Content-Disposition"] = f'attachment; filename="hotline-{year}.json"'
